@@ -1,0 +1,219 @@
+"""Server process management and history helpers for the Python end-to-end tests.
+
+The server under test is started from the command in env PERDURA_SERVER_CMD (split like a
+shell would), default ``$CARGO_TARGET_DIR/debug/perdura server start-dev``. The harness appends
+the Temporal CLI dev-server flags, so the same tests run against the reference server with
+``PERDURA_SERVER_CMD="temporal server start-dev"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from datetime import timedelta
+from typing import Dict, Iterable, List, Optional
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+NAMESPACE = "default"
+
+
+def server_cmd() -> List[str]:
+    env = os.environ.get("PERDURA_SERVER_CMD", "").strip()
+    if env:
+        return shlex.split(env)
+    target = os.environ.get("CARGO_TARGET_DIR", "/var/tmp/perdura-target")
+    return [os.path.join(target, "debug", "perdura"), "server", "start-dev"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """One server on one port with one data location, restartable on the same port and data.
+
+    ``data_path`` is passed as ``--db-filename``: Perdura treats it as a data directory, the
+    Temporal CLI as a SQLite file. It is not created here (either form must work).
+    """
+
+    def __init__(self, workdir: str, persistent: bool = True, port: Optional[int] = None):
+        self.workdir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.port = port or free_port()
+        self.data_path = os.path.join(workdir, "data") if persistent else None
+        self.log_path = os.path.join(workdir, "server.log")
+        self.proc: Optional[subprocess.Popen] = None
+        self.starts = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def argv(self) -> List[str]:
+        argv = server_cmd() + [
+            "--port", str(self.port),
+            "--ip", "127.0.0.1",
+            "--namespace", NAMESPACE,
+            "--headless",
+            "--log-format", "pretty",
+            "--log-level", os.environ.get("PERDURA_SERVER_LOG_LEVEL", "warn"),
+            "--dynamic-config-value", "frontend.enableServerVersionCheck=false",
+        ]
+        if self.data_path:
+            argv += ["--db-filename", self.data_path]
+        return argv
+
+    def spawn(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "server already running"
+        argv = self.argv()
+        if not os.path.exists(argv[0]) and os.sep in argv[0]:
+            raise RuntimeError(
+                f"server binary {argv[0]} does not exist: build it (cargo build -p perdura-node) "
+                f"or set PERDURA_SERVER_CMD"
+            )
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start #{self.starts} at {time.strftime('%H:%M:%S')}: {shlex.join(argv)}\n".encode())
+        log.flush()
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        env.setdefault("RUST_BACKTRACE", "1")
+        self.proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,
+        )
+        log.close()
+
+    async def wait_ready(self, timeout: float = 60.0) -> Client:
+        """Readiness = a successful Client.connect (GetSystemInfo), as the SDK test envs do."""
+        deadline = time.monotonic() + timeout
+        last: Optional[BaseException] = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with code {self.proc.returncode} before becoming ready; "
+                    f"log tail:\n{self.log_tail()}"
+                )
+            try:
+                return await asyncio.wait_for(
+                    Client.connect(self.address, namespace=NAMESPACE), timeout=5
+                )
+            except Exception as e:  # noqa: BLE001 - retry until the deadline
+                last = e
+                await asyncio.sleep(0.2)
+        raise RuntimeError(
+            f"server on {self.address} not ready after {timeout}s (last error: {last!r}); "
+            f"log tail:\n{self.log_tail()}"
+        )
+
+    async def start(self, timeout: float = 60.0) -> Client:
+        self.spawn()
+        return await self.wait_ready(timeout)
+
+    def kill9(self) -> None:
+        """SIGKILL the server (its whole process group), like a machine crash for the process."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read().decode(errors="replace").splitlines()
+            return "\n".join(data[-lines:])
+        except FileNotFoundError:
+            return "(no server log)"
+
+
+# ---------------------------------------------------------------- history helpers
+
+
+def etype(e: HistoryEvent) -> str:
+    name = EventType.Name(e.event_type)
+    return name[len("EVENT_TYPE_"):] if name.startswith("EVENT_TYPE_") else name
+
+
+def event_types(events: Iterable[HistoryEvent]) -> List[str]:
+    return [etype(e) for e in events]
+
+
+def assert_contiguous(events: List[HistoryEvent]) -> None:
+    ids = [e.event_id for e in events]
+    assert ids == list(range(1, len(ids) + 1)), f"event ids are not 1..N contiguous: {ids}"
+
+
+def activity_types_by_scheduled_id(events: List[HistoryEvent]) -> Dict[int, str]:
+    out = {}
+    for e in events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            out[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
+    return out
+
+
+def activity_events(events: List[HistoryEvent], kind: str) -> Dict[str, List[HistoryEvent]]:
+    """Events of one activity kind ("STARTED", "COMPLETED", "FAILED", ...) grouped by activity type."""
+    sched = activity_types_by_scheduled_id(events)
+    attr_name = {
+        "STARTED": "activity_task_started_event_attributes",
+        "COMPLETED": "activity_task_completed_event_attributes",
+        "FAILED": "activity_task_failed_event_attributes",
+        "TIMED_OUT": "activity_task_timed_out_event_attributes",
+    }[kind]
+    want = getattr(EventType, f"EVENT_TYPE_ACTIVITY_TASK_{kind}")
+    out: Dict[str, List[HistoryEvent]] = {}
+    for e in events:
+        if e.event_type == want:
+            sid = getattr(e, attr_name).scheduled_event_id
+            assert sid in sched, f"event {e.event_id} refers to unknown scheduled event {sid}"
+            out.setdefault(sched[sid], []).append(e)
+    return out
+
+
+def event_time(e: HistoryEvent) -> float:
+    return e.event_time.seconds + e.event_time.nanos / 1e9
+
+
+def history_dump(events: List[HistoryEvent]) -> str:
+    return "\n".join(f"  {e.event_id:3d} {etype(e)}" for e in events)
+
+
+ORDER_ACTIVITIES = ["charge_payment", "decrement_inventory", "send_confirmation", "notify_warehouse"]
+
+
+def expected_order_history() -> List[str]:
+    seq = ["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED",
+           "WORKFLOW_TASK_COMPLETED"]
+    for _ in ORDER_ACTIVITIES:
+        seq += ["ACTIVITY_TASK_SCHEDULED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED",
+                "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED", "WORKFLOW_TASK_COMPLETED"]
+    seq.append("WORKFLOW_EXECUTION_COMPLETED")
+    return seq
+
+
+def td(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
