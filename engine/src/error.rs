@@ -1,0 +1,26 @@
+//! Typed engine errors. Each maps, once, at the API edge, to the gRPC status the SDKs decode.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum EngineError {
+    /// The named namespace, workflow, run or task does not exist (or the task token is stale).
+    #[error("{0}")]
+    NotFound(String),
+    /// A workflow with this ID is running and the conflict policy is FAIL.
+    #[error("Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}.")]
+    AlreadyStarted { workflow_id: String, run_id: String, start_request_id: String },
+    /// The request is malformed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The workflow task completion carried a close command while new events were pending.
+    #[error("UnhandledCommand")]
+    UnhandledCommand,
+    /// The request is valid but the state does not allow it (e.g. namespace already registered).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A namespace of that name already exists.
+    #[error("Namespace {0} already exists.")]
+    NamespaceAlreadyExists(String),
+    /// A configured limit (history length or size) was reached.
+    #[error("{0}")]
+    ResourceExhausted(String),
+}

@@ -1,0 +1,59 @@
+//! What one applied command produces besides its reply.
+
+use crate::error::EngineError;
+use crate::ids::{ExecutionKey, WorkflowKey};
+use crate::shard::command::ShardReply;
+use crate::token::TaskKind;
+use std::collections::BTreeSet;
+use temporalio_protos::temporal::api::history::v1::HistoryEvent;
+
+/// The result of [`crate::ShardState::apply`].
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// `None` only for a default-constructed value; `apply` always sets it.
+    pub reply: Option<Result<ShardReply, EngineError>>,
+    pub changes: StateChanges,
+    pub notices: Vec<Notice>,
+}
+
+/// Records the caller must persist, in the same atomic write as the applied log index.
+#[derive(Debug, Default, PartialEq)]
+pub struct StateChanges {
+    /// Executions whose [`crate::MutableState`] changed: re-read them with
+    /// [`crate::ShardState::execution`]; a key that is absent there was deleted.
+    pub executions: BTreeSet<ExecutionKey>,
+    /// Workflow IDs whose current-run pointer changed: re-read with
+    /// [`crate::ShardState::current_run`]; absent ⇒ deleted.
+    pub current_runs: BTreeSet<WorkflowKey>,
+    /// Newly appended history events, per execution, in event-ID order.
+    pub events: Vec<(ExecutionKey, Vec<HistoryEvent>)>,
+}
+
+impl StateChanges {
+    pub fn is_empty(&self) -> bool {
+        self.executions.is_empty() && self.current_runs.is_empty() && self.events.is_empty()
+    }
+}
+
+/// In-memory effects for the node that applied the command (dispatch, long-poll wake-ups). They
+/// are hints: every fact they carry is also in the replicated state, from which the node's
+/// in-memory queues are rebuilt after a restart or a leader change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A task became ready for dispatch (new, retried, or moved back after a timeout).
+    TaskReady(PendingTask),
+    /// New events were appended to this execution's history (wakes `wait_new_event` polls).
+    HistoryAppended(ExecutionKey),
+    /// The timer index gained an entry that fires at this time.
+    TimerArmed { fire_at_ms: i64 },
+}
+
+/// A task waiting in a task queue to be handed to one poller.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PendingTask {
+    pub kind: TaskKind,
+    pub namespace: String,
+    pub task_queue: String,
+    pub execution: ExecutionKey,
+    pub scheduled_event_id: i64,
+}

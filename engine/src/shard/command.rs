@@ -1,0 +1,111 @@
+//! Replicated commands of a workflow group and their replies.
+
+use crate::codec;
+use crate::ids::ExecutionKey;
+use crate::token::TaskToken;
+use serde::{Deserialize, Serialize};
+use temporalio_protos::temporal::api::{
+    common::v1::{Header, Payloads, RetryPolicy},
+    workflowservice::v1::{
+        RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
+        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+        StartWorkflowExecutionRequest,
+    },
+};
+
+/// One entry of a workflow group's log: a command plus the leader's wall-clock time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardCommand {
+    /// Milliseconds since the Unix epoch, read by the leader when it proposed the command. The
+    /// engine clamps it so that a group's time never goes backwards.
+    pub now_ms: i64,
+    pub kind: ShardCommandKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShardCommandKind {
+    /// StartWorkflowExecution. `run_id` is a fresh UUID chosen by the proposer; it is used only if
+    /// a new run is created.
+    StartWorkflow {
+        #[serde(with = "codec::proto")]
+        request: StartWorkflowExecutionRequest,
+        run_id: String,
+    },
+    /// A poller wants the scheduled workflow task: write WorkflowTaskStarted and hand it out.
+    RecordWorkflowTaskStarted { execution: ExecutionKey, scheduled_event_id: i64, identity: String, poll_request_id: String },
+    RespondWorkflowTaskCompleted {
+        token: TaskToken,
+        #[serde(with = "codec::proto")]
+        request: RespondWorkflowTaskCompletedRequest,
+    },
+    RespondWorkflowTaskFailed {
+        token: TaskToken,
+        #[serde(with = "codec::proto")]
+        request: RespondWorkflowTaskFailedRequest,
+    },
+    /// A poller wants the scheduled activity task: mark this attempt started and hand it out.
+    RecordActivityTaskStarted { execution: ExecutionKey, scheduled_event_id: i64, identity: String, poll_request_id: String },
+    RespondActivityTaskCompleted {
+        token: TaskToken,
+        #[serde(with = "codec::proto")]
+        request: RespondActivityTaskCompletedRequest,
+    },
+    RespondActivityTaskFailed {
+        token: TaskToken,
+        #[serde(with = "codec::proto")]
+        request: RespondActivityTaskFailedRequest,
+    },
+    /// Fire every timer-index entry due at or before `now_ms` (user timers, retry back-offs and
+    /// every timeout). Proposed by the group leader when its clock passes the earliest entry.
+    FireTimers,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShardReply {
+    WorkflowStarted { run_id: String, started: bool },
+    WorkflowTaskStarted(WorkflowTaskInfo),
+    ActivityTaskStarted(Box<ActivityTaskInfo>),
+    /// The command was applied; nothing to return.
+    Done,
+    TimersFired { fired: u32 },
+}
+
+/// Everything a PollWorkflowTaskQueueResponse needs except the history, which the caller reads
+/// from storage: events `1..=started_event_id` of `token.execution`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowTaskInfo {
+    pub token: TaskToken,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub scheduled_event_id: i64,
+    pub started_event_id: i64,
+    /// Started event ID of the last completed workflow task (the replay boundary), 0 if none.
+    pub previous_started_event_id: i64,
+    pub attempt: i32,
+    pub scheduled_time_ms: i64,
+    pub started_time_ms: i64,
+}
+
+/// Everything a PollActivityTaskQueueResponse needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityTaskInfo {
+    pub token: TaskToken,
+    pub workflow_type: String,
+    pub activity_id: String,
+    pub activity_type: String,
+    #[serde(with = "codec::proto_opt")]
+    pub header: Option<Header>,
+    #[serde(with = "codec::proto_opt")]
+    pub input: Option<Payloads>,
+    #[serde(with = "codec::proto_opt")]
+    pub heartbeat_details: Option<Payloads>,
+    pub scheduled_time_ms: i64,
+    pub current_attempt_scheduled_time_ms: i64,
+    pub started_time_ms: i64,
+    pub attempt: i32,
+    pub schedule_to_close_timeout_ms: i64,
+    pub start_to_close_timeout_ms: i64,
+    pub heartbeat_timeout_ms: i64,
+    #[serde(with = "codec::proto_opt")]
+    pub retry_policy: Option<RetryPolicy>,
+}
