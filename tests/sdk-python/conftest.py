@@ -54,3 +54,22 @@ def fresh_server(request, tmp_path_factory):
 @pytest.fixture
 def task_queue(request) -> str:
     return f"tq-{request.node.name[:30]}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def worker_procs(tmp_path):
+    """Factory for worker_proc.py subprocesses; all are SIGKILLed at teardown."""
+    from harness import WorkerProcess
+
+    made = []
+
+    def make(address: str, task_queue: str, side_effects: str, mode: str) -> WorkerProcess:
+        w = WorkerProcess(str(tmp_path), address, task_queue, side_effects, mode)
+        made.append(w)
+        ACTIVE_SERVERS.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.kill9()
+        ACTIVE_SERVERS.remove(w)

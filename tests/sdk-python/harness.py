@@ -14,6 +14,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from datetime import timedelta
 from typing import Dict, Iterable, List, Optional
@@ -150,6 +151,45 @@ class ServerProcess:
             return "(no server log)"
 
 
+class WorkerProcess:
+    """worker_proc.py in a subprocess of its own (its own process group), killable with SIGKILL."""
+
+    def __init__(self, workdir: str, address: str, task_queue: str, side_effects: str, mode: str):
+        self.workdir = workdir
+        self.args = [address, task_queue, side_effects, mode]
+        self.log_path = os.path.join(workdir, "worker.log")
+        self.proc: Optional[subprocess.Popen] = None
+        self.pids: List[int] = []
+
+    def spawn(self) -> int:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker_proc.py")
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== worker start #{len(self.pids) + 1} at {time.strftime('%H:%M:%S')}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen([sys.executable, script] + self.args, stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        log.close()
+        self.pids.append(self.proc.pid)
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
+
+    stop = kill9
+
+    def log_tail(self, lines: int = 60) -> str:
+        return ServerProcess.log_tail(self, lines)  # same file-tail logic
+
+
 # ---------------------------------------------------------------- history helpers
 
 
@@ -217,3 +257,23 @@ def expected_order_history() -> List[str]:
 
 def td(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
+
+
+def read_side_effects(path: str) -> List[dict]:
+    import json
+
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+async def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = predicate()
+        if v:
+            return v
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
