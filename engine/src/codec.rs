@@ -13,7 +13,9 @@ pub mod proto {
         s.serialize_bytes(&msg.encode_to_vec())
     }
 
-    pub fn deserialize<'de, M: prost::Message + Default, D: Deserializer<'de>>(d: D) -> Result<M, D::Error> {
+    pub fn deserialize<'de, M: prost::Message + Default, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<M, D::Error> {
         let bytes: Vec<u8> = serde_bytes_vec(d)?;
         M::decode(bytes.as_slice()).map_err(serde::de::Error::custom)
     }
@@ -27,14 +29,21 @@ pub mod proto {
 pub mod proto_opt {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<M: prost::Message, S: Serializer>(msg: &Option<M>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<M: prost::Message, S: Serializer>(
+        msg: &Option<M>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         msg.as_ref().map(|m| m.encode_to_vec()).serialize(s)
     }
 
-    pub fn deserialize<'de, M: prost::Message + Default, D: Deserializer<'de>>(d: D) -> Result<Option<M>, D::Error> {
+    pub fn deserialize<'de, M: prost::Message + Default, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<M>, D::Error> {
         match Option::<Vec<u8>>::deserialize(d)? {
             None => Ok(None),
-            Some(bytes) => M::decode(bytes.as_slice()).map(Some).map_err(serde::de::Error::custom),
+            Some(bytes) => M::decode(bytes.as_slice())
+                .map(Some)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -43,12 +52,17 @@ pub mod proto_opt {
 pub mod proto_vec {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<M: prost::Message, S: Serializer>(msgs: &[M], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<M: prost::Message, S: Serializer>(
+        msgs: &[M],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let encoded: Vec<Vec<u8>> = msgs.iter().map(|m| m.encode_to_vec()).collect();
         encoded.serialize(s)
     }
 
-    pub fn deserialize<'de, M: prost::Message + Default, D: Deserializer<'de>>(d: D) -> Result<Vec<M>, D::Error> {
+    pub fn deserialize<'de, M: prost::Message + Default, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<M>, D::Error> {
         Vec::<Vec<u8>>::deserialize(d)?
             .iter()
             .map(|b| M::decode(b.as_slice()).map_err(serde::de::Error::custom))

@@ -7,7 +7,11 @@ pub enum EngineError {
     NotFound(String),
     /// A workflow with this ID is running and the conflict policy is FAIL.
     #[error("Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}.")]
-    AlreadyStarted { workflow_id: String, run_id: String, start_request_id: String },
+    AlreadyStarted {
+        workflow_id: String,
+        run_id: String,
+        start_request_id: String,
+    },
     /// The request is malformed.
     #[error("{0}")]
     InvalidArgument(String),

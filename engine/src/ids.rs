@@ -39,7 +39,10 @@ pub struct ExecutionKey {
 
 impl ExecutionKey {
     pub fn workflow_key(&self) -> WorkflowKey {
-        WorkflowKey { namespace: self.namespace.clone(), workflow_id: self.workflow_id.clone() }
+        WorkflowKey {
+            namespace: self.namespace.clone(),
+            workflow_id: self.workflow_id.clone(),
+        }
     }
 }
 

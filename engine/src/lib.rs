@@ -33,6 +33,6 @@ pub use token::{TaskKind, TaskToken};
 pub mod shard;
 
 pub use shard::{
-    ActivityTaskInfo, Applied, Notice, PendingTask, ShardCommand, ShardCommandKind, ShardReply, StateChanges,
-    WorkflowTaskInfo,
+    ActivityTaskInfo, Applied, CurrentRun, EngineLimits, MutableState, Notice, PendingTask,
+    ShardCommand, ShardCommandKind, ShardReply, ShardState, StateChanges, WorkflowTaskInfo,
 };

@@ -23,7 +23,11 @@ pub struct NamespaceRecord {
 pub enum MetaCommand {
     /// Written once when the cluster is created: the slot map and the `default` namespace.
     /// Idempotent: a second bootstrap changes nothing.
-    Bootstrap { cluster_id: String, slot_map: SlotMap, default_namespace: NamespaceRecord },
+    Bootstrap {
+        cluster_id: String,
+        slot_map: SlotMap,
+        default_namespace: NamespaceRecord,
+    },
     RegisterNamespace(NamespaceRecord),
 }
 
@@ -44,18 +48,25 @@ pub struct MetaState {
 impl MetaState {
     pub fn apply(&mut self, command: MetaCommand) -> Result<MetaReply, EngineError> {
         match command {
-            MetaCommand::Bootstrap { cluster_id, slot_map, default_namespace } => {
+            MetaCommand::Bootstrap {
+                cluster_id,
+                slot_map,
+                default_namespace,
+            } => {
                 if self.cluster_id.is_some() {
                     return Ok(MetaReply::Bootstrapped { already: true });
                 }
                 self.cluster_id = Some(cluster_id);
                 self.slot_map = Some(slot_map);
-                self.namespaces.insert(default_namespace.name.clone(), default_namespace);
+                self.namespaces
+                    .insert(default_namespace.name.clone(), default_namespace);
                 Ok(MetaReply::Bootstrapped { already: false })
             }
             MetaCommand::RegisterNamespace(record) => {
                 if record.name.is_empty() {
-                    return Err(EngineError::InvalidArgument("Namespace name is empty.".into()));
+                    return Err(EngineError::InvalidArgument(
+                        "Namespace name is empty.".into(),
+                    ));
                 }
                 if self.namespaces.contains_key(&record.name) {
                     return Err(EngineError::NamespaceAlreadyExists(record.name));
@@ -89,10 +100,24 @@ mod tests {
     #[test]
     fn bootstrap_is_idempotent_and_register_rejects_duplicates() {
         let mut state = MetaState::default();
-        let boot = MetaCommand::Bootstrap { cluster_id: "c".into(), slot_map: SlotMap::even(4), default_namespace: ns("default") };
-        assert_eq!(state.apply(boot.clone()), Ok(MetaReply::Bootstrapped { already: false }));
-        assert_eq!(state.apply(boot), Ok(MetaReply::Bootstrapped { already: true }));
-        assert!(state.apply(MetaCommand::RegisterNamespace(ns("other"))).is_ok());
+        let boot = MetaCommand::Bootstrap {
+            cluster_id: "c".into(),
+            slot_map: SlotMap::even(4),
+            default_namespace: ns("default"),
+        };
+        assert_eq!(
+            state.apply(boot.clone()),
+            Ok(MetaReply::Bootstrapped { already: false })
+        );
+        assert_eq!(
+            state.apply(boot),
+            Ok(MetaReply::Bootstrapped { already: true })
+        );
+        assert!(
+            state
+                .apply(MetaCommand::RegisterNamespace(ns("other")))
+                .is_ok()
+        );
         assert_eq!(
             state.apply(MetaCommand::RegisterNamespace(ns("other"))),
             Err(EngineError::NamespaceAlreadyExists("other".into()))

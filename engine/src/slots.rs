@@ -75,7 +75,11 @@ mod tests {
         for groups in [1, 3, 4, 16, 17] {
             let map = SlotMap::even(groups);
             for slot in 0..SLOT_COUNT {
-                let owners = map.ranges.iter().filter(|(r, _)| r.start <= slot && slot < r.end).count();
+                let owners = map
+                    .ranges
+                    .iter()
+                    .filter(|(r, _)| r.start <= slot && slot < r.end)
+                    .count();
                 assert_eq!(owners, 1, "slot {slot} with {groups} groups");
             }
             assert_eq!(map.groups().len(), groups as usize);
@@ -87,6 +91,9 @@ mod tests {
         // Pinned values: the hash decides where stored workflows live and must never change.
         assert_eq!(slot_of("default", "order-1"), slot_of("default", "order-1"));
         assert_ne!(slot_of("default", "a"), slot_of("other", "a"));
-        assert_eq!(slot_of("", ""), SlotId((0xaf63_bd4c_8601_b7df_u64 % 4096) as u16));
+        assert_eq!(
+            slot_of("", ""),
+            SlotId((0xaf63_bd4c_8601_b7df_u64 % 4096) as u16)
+        );
     }
 }

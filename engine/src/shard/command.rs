@@ -23,6 +23,10 @@ pub struct ShardCommand {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "commands are built once per log entry and moved, rarely copied; boxing would change the contract"
+)]
 pub enum ShardCommandKind {
     /// StartWorkflowExecution. `run_id` is a fresh UUID chosen by the proposer; it is used only if
     /// a new run is created.
@@ -32,7 +36,12 @@ pub enum ShardCommandKind {
         run_id: String,
     },
     /// A poller wants the scheduled workflow task: write WorkflowTaskStarted and hand it out.
-    RecordWorkflowTaskStarted { execution: ExecutionKey, scheduled_event_id: i64, identity: String, poll_request_id: String },
+    RecordWorkflowTaskStarted {
+        execution: ExecutionKey,
+        scheduled_event_id: i64,
+        identity: String,
+        poll_request_id: String,
+    },
     RespondWorkflowTaskCompleted {
         token: TaskToken,
         #[serde(with = "codec::proto")]
@@ -44,7 +53,12 @@ pub enum ShardCommandKind {
         request: RespondWorkflowTaskFailedRequest,
     },
     /// A poller wants the scheduled activity task: mark this attempt started and hand it out.
-    RecordActivityTaskStarted { execution: ExecutionKey, scheduled_event_id: i64, identity: String, poll_request_id: String },
+    RecordActivityTaskStarted {
+        execution: ExecutionKey,
+        scheduled_event_id: i64,
+        identity: String,
+        poll_request_id: String,
+    },
     RespondActivityTaskCompleted {
         token: TaskToken,
         #[serde(with = "codec::proto")]
@@ -62,12 +76,17 @@ pub enum ShardCommandKind {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ShardReply {
-    WorkflowStarted { run_id: String, started: bool },
+    WorkflowStarted {
+        run_id: String,
+        started: bool,
+    },
     WorkflowTaskStarted(WorkflowTaskInfo),
     ActivityTaskStarted(Box<ActivityTaskInfo>),
     /// The command was applied; nothing to return.
     Done,
-    TimersFired { fired: u32 },
+    TimersFired {
+        fired: u32,
+    },
 }
 
 /// Everything a PollWorkflowTaskQueueResponse needs except the history, which the caller reads

@@ -1,8 +1,50 @@
 //! A workflow group's state machine: many workflow executions, their timer index and their
 //! pending-dispatch task index. See [`ShardState::apply`].
+//!
+//! One file per command or transition: `start_workflow`, `workflow_task_started`,
+//! `workflow_task_completed` (with one file per workflow command under `commands/`),
+//! `workflow_task_failed`, `workflow_task_timeout`, `activity_task_started`,
+//! `activity_task_completed`, `activity_task_failed`, `activity_timeout`, `timer_fired`,
+//! `workflow_timeout`, and `fire_timers`, which drives the timer index. The shared machinery:
+//! `txn` (staging, so a rejected command changes nothing), `draft` (append, buffer, flush,
+//! close), `index` (the derived indexes) and `state` ([`ShardState`] itself).
 
 pub mod applied;
 pub mod command;
+pub mod events;
+pub mod limits;
+pub mod mutable_state;
+
+mod activity_outcome;
+mod activity_task_completed;
+mod activity_task_failed;
+mod activity_task_started;
+mod activity_timeout;
+mod commands;
+mod draft;
+mod fire_timers;
+mod index;
+mod retry;
+mod start_workflow;
+mod state;
+mod task_token;
+mod time;
+mod timer_fired;
+mod txn;
+mod workflow_task_completed;
+mod workflow_task_failed;
+mod workflow_task_started;
+mod workflow_task_timeout;
+mod workflow_timeout;
+
+#[cfg(test)]
+mod tests;
 
 pub use applied::{Applied, Notice, PendingTask, StateChanges};
 pub use command::{ActivityTaskInfo, ShardCommand, ShardCommandKind, ShardReply, WorkflowTaskInfo};
+pub use limits::{EngineLimits, HISTORY_LENGTH_LIMIT_REASON};
+pub use mutable_state::{
+    ActivityPhase, ActivityState, CurrentRun, MutableState, UserTimerState, WorkflowTaskState,
+};
+pub use start_workflow::TERMINATE_EXISTING_REASON;
+pub use state::ShardState;

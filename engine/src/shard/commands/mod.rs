@@ -1,0 +1,133 @@
+//! The commands of a workflow task completion, one file each. Every handler validates its
+//! command and appends exactly one event (one event per command, in command order), or rejects
+//! the command; a rejection fails the whole workflow task.
+
+mod complete_workflow;
+mod fail_workflow;
+mod record_marker;
+mod schedule_activity;
+mod timers;
+
+use crate::error::EngineError;
+use crate::shard::draft::Draft;
+use crate::shard::limits::EngineLimits;
+use temporalio_protos::temporal::api::{
+    command::v1::{Command, command::Attributes as C},
+    enums::v1::{CommandType, WorkflowTaskFailedCause as Cause},
+};
+
+/// What every command handler may need besides its attributes.
+pub(crate) struct CommandContext<'a> {
+    /// ID of the WorkflowTaskCompleted event the command events refer to.
+    pub completed_event_id: i64,
+    /// Identity of the completing worker.
+    pub identity: &'a str,
+    pub limits: &'a EngineLimits,
+}
+
+/// Why a completion was refused. The engine writes WorkflowTaskFailed{cause, failure{message}}
+/// instead of the completion and schedules a new workflow task.
+#[derive(Debug)]
+pub(crate) struct CommandRejection {
+    pub cause: Cause,
+    pub message: String,
+}
+
+impl CommandRejection {
+    pub fn new(cause: Cause, message: impl Into<String>) -> CommandRejection {
+        CommandRejection {
+            cause,
+            message: message.into(),
+        }
+    }
+
+    /// The reply to the worker: `UnhandledCommand` (which the SDKs recognize by its exact text)
+    /// or InvalidArgument with the failure message.
+    pub fn reply_error(&self) -> EngineError {
+        if self.cause == Cause::UnhandledCommand {
+            EngineError::UnhandledCommand
+        } else {
+            EngineError::InvalidArgument(self.message.clone())
+        }
+    }
+}
+
+/// Whether the command closes the workflow (must be the last command).
+pub(crate) fn is_close_command(command: &Command) -> bool {
+    [
+        CommandType::CompleteWorkflowExecution,
+        CommandType::FailWorkflowExecution,
+        CommandType::CancelWorkflowExecution,
+        CommandType::ContinueAsNewWorkflowExecution,
+    ]
+    .iter()
+    .any(|t| *t as i32 == command.command_type)
+}
+
+/// Validates one command and appends its event.
+pub(crate) fn apply(
+    draft: &mut Draft,
+    command: &Command,
+    ctx: &CommandContext,
+) -> Result<(), CommandRejection> {
+    let command_type =
+        CommandType::try_from(command.command_type).unwrap_or(CommandType::Unspecified);
+    let missing = |cause: Cause, name: &str| {
+        CommandRejection::new(
+            cause,
+            format!("{name}CommandAttributes is not set on {name} command."),
+        )
+    };
+    match (command_type, &command.attributes) {
+        (CommandType::ScheduleActivityTask, Some(C::ScheduleActivityTaskCommandAttributes(a))) => {
+            schedule_activity::apply(draft, a, ctx)
+        }
+        (CommandType::ScheduleActivityTask, _) => Err(missing(
+            Cause::BadScheduleActivityAttributes,
+            "ScheduleActivityTask",
+        )),
+        (CommandType::StartTimer, Some(C::StartTimerCommandAttributes(a))) => {
+            timers::start(draft, a, ctx)
+        }
+        (CommandType::StartTimer, _) => Err(missing(Cause::BadStartTimerAttributes, "StartTimer")),
+        (CommandType::CancelTimer, Some(C::CancelTimerCommandAttributes(a))) => {
+            timers::cancel(draft, a, ctx)
+        }
+        (CommandType::CancelTimer, _) => {
+            Err(missing(Cause::BadCancelTimerAttributes, "CancelTimer"))
+        }
+        (CommandType::RecordMarker, Some(C::RecordMarkerCommandAttributes(a))) => {
+            record_marker::apply(draft, a, ctx)
+        }
+        (CommandType::RecordMarker, _) => {
+            Err(missing(Cause::BadRecordMarkerAttributes, "RecordMarker"))
+        }
+        (
+            CommandType::CompleteWorkflowExecution,
+            Some(C::CompleteWorkflowExecutionCommandAttributes(a)),
+        ) => complete_workflow::apply(draft, a, ctx),
+        (CommandType::CompleteWorkflowExecution, _) => Err(missing(
+            Cause::BadCompleteWorkflowExecutionAttributes,
+            "CompleteWorkflowExecution",
+        )),
+        (
+            CommandType::FailWorkflowExecution,
+            Some(C::FailWorkflowExecutionCommandAttributes(a)),
+        ) => fail_workflow::apply(draft, a, ctx),
+        (CommandType::FailWorkflowExecution, _) => Err(missing(
+            Cause::BadFailWorkflowExecutionAttributes,
+            "FailWorkflowExecution",
+        )),
+        (CommandType::Unspecified, _) => Err(CommandRejection::new(
+            Cause::Unspecified,
+            format!("Unknown command type: {}.", command.command_type),
+        )),
+        (other, _) => Err(CommandRejection::new(
+            Cause::FeatureDisabled,
+            format!(
+                "Command type {} is not supported by this server yet.",
+                other.as_str_name()
+            ),
+        )),
+    }
+}

@@ -1,0 +1,38 @@
+//! Limits and defaults of the state machine. They are part of the replicated function: every
+//! replica of a group must apply commands with the same values, so they are constants (the
+//! [`Default`]) unless a test overrides them.
+
+/// Limits and defaults applied by [`crate::ShardState`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// A run whose history reaches this many events is terminated with reason
+    /// [`HISTORY_LENGTH_LIMIT_REASON`] (Temporal's `limit.historyCount.error`).
+    pub max_history_events: i64,
+    /// WorkflowTaskStarted suggests continue-as-new from this many events on
+    /// (Temporal's `limit.historyCount.suggestContinueAsNew`).
+    pub suggest_continue_as_new_events: i64,
+    /// … or from this history size on (`limit.historySize.suggestContinueAsNew`).
+    pub suggest_continue_as_new_bytes: i64,
+    /// Workflow task start-to-close timeout when the start request sets none.
+    pub default_workflow_task_timeout_ms: i64,
+    /// Upper bound of the workflow task start-to-close timeout.
+    pub max_workflow_task_timeout_ms: i64,
+    /// Maximum length in bytes of workflow IDs, type names, task queue names, activity and timer IDs.
+    pub max_id_length: usize,
+}
+
+/// Termination reason written when a run reaches [`EngineLimits::max_history_events`].
+pub const HISTORY_LENGTH_LIMIT_REASON: &str = "history length limit exceeded";
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        EngineLimits {
+            max_history_events: 51_200,
+            suggest_continue_as_new_events: 4_096,
+            suggest_continue_as_new_bytes: 4 * 1024 * 1024,
+            default_workflow_task_timeout_ms: 10_000,
+            max_workflow_task_timeout_ms: 120_000,
+            max_id_length: 1_000,
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The persisted record of one workflow run ([`MutableState`]) and of a workflow ID's latest run
+//! ([`CurrentRun`]). History events are not part of them: they are appended to storage as they
+//! are produced (see [`crate::StateChanges::events`]).
+
+use crate::codec;
+use crate::ids::ExecutionKey;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use temporalio_protos::temporal::api::{
+    common::v1::{Header, Memo, Payloads, RetryPolicy, SearchAttributes},
+    enums::v1::WorkflowExecutionStatus,
+    failure::v1::Failure,
+    history::v1::HistoryEvent,
+};
+
+/// One workflow run, without its history events.
+///
+/// Times are milliseconds since the Unix epoch; durations are milliseconds with 0 meaning "not
+/// set / infinite".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MutableState {
+    pub key: ExecutionKey,
+    pub workflow_type: String,
+    /// The workflow's (normal) task queue; workflow tasks are dispatched there.
+    pub task_queue: String,
+    /// A `WorkflowExecutionStatus` value.
+    pub status: i32,
+    pub start_time_ms: i64,
+    /// 0 while the run is open.
+    pub close_time_ms: i64,
+    /// Event ID of the close event (Completed, Failed, TimedOut, Terminated), 0 while open.
+    pub close_event_id: i64,
+    /// ID the next appended event gets; the history holds events `1..next_event_id`.
+    pub next_event_id: i64,
+    /// Task ID of the last event appended to this run (event task IDs increase shard-wide).
+    pub last_task_id: i64,
+    /// Sum of the encoded sizes of the appended events (task IDs excluded).
+    pub history_size_bytes: i64,
+    /// `request_id` of the StartWorkflowExecution that created the run (deduplication).
+    pub start_request_id: String,
+    pub start_identity: String,
+    pub first_execution_run_id: String,
+    pub workflow_execution_timeout_ms: i64,
+    pub workflow_run_timeout_ms: i64,
+    pub workflow_task_timeout_ms: i64,
+    /// Start + execution timeout, 0 if none.
+    pub execution_expiration_time_ms: i64,
+    /// Start + run timeout, 0 if none.
+    pub run_expiration_time_ms: i64,
+    /// The workflow task that is scheduled or started, if any.
+    pub workflow_task: Option<WorkflowTaskState>,
+    /// Started event ID of the last completed workflow task (the replay boundary), 0 if none.
+    pub previous_started_event_id: i64,
+    /// Pending activities by the event ID of their ActivityTaskScheduled event.
+    pub activities: BTreeMap<i64, ActivityState>,
+    /// Running user timers by timer ID.
+    pub timers: BTreeMap<String, UserTimerState>,
+    /// Events that arrived while a workflow task was started. They have no event ID or task ID
+    /// yet; both are assigned when the buffer is flushed after that task ends.
+    #[serde(with = "codec::proto_vec")]
+    pub buffered_events: Vec<HistoryEvent>,
+    #[serde(with = "codec::proto_opt")]
+    pub input: Option<Payloads>,
+    #[serde(with = "codec::proto_opt")]
+    pub header: Option<Header>,
+    #[serde(with = "codec::proto_opt")]
+    pub memo: Option<Memo>,
+    #[serde(with = "codec::proto_opt")]
+    pub search_attributes: Option<SearchAttributes>,
+    /// The workflow retry policy of the start request. Stored only: workflow retries are not
+    /// implemented yet.
+    #[serde(with = "codec::proto_opt")]
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+impl MutableState {
+    pub fn is_running(&self) -> bool {
+        self.status == WorkflowExecutionStatus::Running as i32
+    }
+
+    /// The workflow task if it is started (handed to a worker).
+    pub fn started_workflow_task(&self) -> Option<&WorkflowTaskState> {
+        self.workflow_task.as_ref().filter(|wft| wft.is_started())
+    }
+}
+
+/// The current workflow task of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowTaskState {
+    pub scheduled_event_id: i64,
+    /// 0 until a worker picks the task up.
+    pub started_event_id: i64,
+    pub attempt: i32,
+    pub scheduled_time_ms: i64,
+    pub started_time_ms: i64,
+    /// Start-to-close timeout of this attempt.
+    pub timeout_ms: i64,
+    /// Identity and poll request ID of the worker that started the task.
+    pub identity: String,
+    pub request_id: String,
+}
+
+impl WorkflowTaskState {
+    pub fn is_started(&self) -> bool {
+        self.started_event_id != 0
+    }
+}
+
+/// Where an activity's current attempt stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActivityPhase {
+    /// In its task queue, waiting for a poller.
+    Ready,
+    /// Waiting for its retry back-off to elapse (until `current_attempt_scheduled_time_ms`).
+    Backoff,
+    /// Handed to a worker; no event is written until the attempt ends.
+    Started,
+}
+
+/// A pending activity: everything needed to dispatch it, time it out and retry it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityState {
+    pub scheduled_event_id: i64,
+    pub activity_id: String,
+    pub activity_type: String,
+    pub task_queue: String,
+    #[serde(with = "codec::proto_opt")]
+    pub header: Option<Header>,
+    #[serde(with = "codec::proto_opt")]
+    pub input: Option<Payloads>,
+    pub schedule_to_close_timeout_ms: i64,
+    pub schedule_to_start_timeout_ms: i64,
+    pub start_to_close_timeout_ms: i64,
+    pub heartbeat_timeout_ms: i64,
+    /// The effective retry policy (defaults filled in).
+    #[serde(with = "codec::proto")]
+    pub retry_policy: RetryPolicy,
+    /// When the first attempt was scheduled.
+    pub scheduled_time_ms: i64,
+    pub attempt: i32,
+    /// When the current attempt was (or, during back-off, will be) scheduled.
+    pub current_attempt_scheduled_time_ms: i64,
+    pub phase: ActivityPhase,
+    /// Set while `phase` is `Started`.
+    pub started_time_ms: i64,
+    pub started_identity: String,
+    pub started_request_id: String,
+    /// Last time the worker heartbeated this attempt, 0 if never.
+    pub last_heartbeat_time_ms: i64,
+    /// Failure of the previous attempt.
+    #[serde(with = "codec::proto_opt")]
+    pub last_failure: Option<Failure>,
+    #[serde(with = "codec::proto_opt")]
+    pub last_heartbeat_details: Option<Payloads>,
+}
+
+/// A running user timer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserTimerState {
+    pub timer_id: String,
+    /// Event ID of its TimerStarted event.
+    pub started_event_id: i64,
+    pub fire_time_ms: i64,
+}
+
+/// The pointer from a workflow ID to its latest run; used by the ID reuse and conflict policies
+/// and by API calls that name no run ID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentRun {
+    pub run_id: String,
+    /// A `WorkflowExecutionStatus` value, kept equal to the run's [`MutableState::status`].
+    pub status: i32,
+    /// `request_id` of the start that created the run.
+    pub start_request_id: String,
+    pub start_time_ms: i64,
+}
+
+impl CurrentRun {
+    pub fn is_running(&self) -> bool {
+        self.status == WorkflowExecutionStatus::Running as i32
+    }
+}

@@ -1,0 +1,259 @@
+//! [`ShardState`]: the state of one workflow group and its `apply` function.
+
+use crate::error::EngineError;
+use crate::ids::{ExecutionKey, WorkflowKey};
+use crate::shard::applied::{Applied, Notice, PendingTask, StateChanges};
+use crate::shard::command::{ShardCommand, ShardCommandKind};
+use crate::shard::index::{TimerEntry, ready_tasks, timer_entries};
+use crate::shard::limits::EngineLimits;
+use crate::shard::mutable_state::{CurrentRun, MutableState};
+use crate::shard::txn::{Staged, Txn};
+use crate::shard::{
+    activity_task_completed, activity_task_failed, activity_task_started, fire_timers,
+    start_workflow, workflow_task_completed, workflow_task_failed, workflow_task_started,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The state of one workflow group: its executions, current-run pointers, clock, and the derived
+/// timer and ready-task indexes.
+///
+/// # Correctness
+/// [`ShardState::apply`] is a deterministic function of the state and the command: it reads no
+/// clock or randomness and iterates only ordered collections. Replicas that apply the same log
+/// hold equal states, and [`ShardState::restore`] from the persisted records (executions,
+/// current runs, clock) rebuilds a state that behaves identically.
+#[derive(Clone, Debug)]
+pub struct ShardState {
+    clock_ms: i64,
+    /// Task ID of the last appended event; event task IDs increase across the whole shard.
+    last_task_id: i64,
+    limits: EngineLimits,
+    executions: BTreeMap<ExecutionKey, MutableState>,
+    current_runs: BTreeMap<WorkflowKey, CurrentRun>,
+    timers: BTreeSet<TimerEntry>,
+    ready: BTreeSet<PendingTask>,
+}
+
+impl Default for ShardState {
+    fn default() -> Self {
+        ShardState::new()
+    }
+}
+
+impl ShardState {
+    pub fn new() -> ShardState {
+        ShardState::with_limits(EngineLimits::default())
+    }
+
+    /// An empty state with non-default limits (tests; every replica must use the same limits).
+    pub fn with_limits(limits: EngineLimits) -> ShardState {
+        ShardState {
+            clock_ms: 0,
+            last_task_id: 0,
+            limits,
+            executions: BTreeMap::new(),
+            current_runs: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            ready: BTreeSet::new(),
+        }
+    }
+
+    /// Rebuilds a state from its persisted records; the indexes are derived here.
+    pub fn restore(
+        clock_ms: i64,
+        executions: Vec<MutableState>,
+        current_runs: Vec<(WorkflowKey, CurrentRun)>,
+    ) -> ShardState {
+        ShardState::restore_with_limits(EngineLimits::default(), clock_ms, executions, current_runs)
+    }
+
+    /// [`ShardState::restore`] with non-default limits.
+    pub fn restore_with_limits(
+        limits: EngineLimits,
+        clock_ms: i64,
+        executions: Vec<MutableState>,
+        current_runs: Vec<(WorkflowKey, CurrentRun)>,
+    ) -> ShardState {
+        let mut state = ShardState::with_limits(limits);
+        state.clock_ms = clock_ms;
+        for ms in executions {
+            state.last_task_id = state.last_task_id.max(ms.last_task_id);
+            state.timers.extend(timer_entries(&ms));
+            state.ready.extend(ready_tasks(&ms));
+            state.executions.insert(ms.key.clone(), ms);
+        }
+        state.current_runs.extend(current_runs);
+        state
+    }
+
+    /// Applies one replicated command. The reply is always `Some`. A rejected command (an `Err`
+    /// reply with empty `changes`) changed nothing but the clock.
+    pub fn apply(&mut self, command: ShardCommand) -> Applied {
+        let now_ms = command.now_ms.max(self.clock_ms);
+        self.clock_ms = now_ms;
+        let mut txn = Txn::new(self, now_ms);
+        match dispatch(&mut txn, command.kind) {
+            Err(rejection) => Applied {
+                reply: Some(Err(rejection)),
+                ..Applied::default()
+            },
+            Ok(reply) => {
+                let staged = txn.finish();
+                let (changes, notices) = self.commit(staged);
+                Applied {
+                    reply: Some(reply),
+                    changes,
+                    notices,
+                }
+            }
+        }
+    }
+
+    /// The last applied (clamped) command time; persisted by the caller with the records.
+    pub fn clock_ms(&self) -> i64 {
+        self.clock_ms
+    }
+
+    pub fn execution(&self, key: &ExecutionKey) -> Option<&MutableState> {
+        self.executions.get(key)
+    }
+
+    pub fn current_run(&self, key: &WorkflowKey) -> Option<&CurrentRun> {
+        self.current_runs.get(key)
+    }
+
+    /// Every execution, in ascending key order.
+    pub fn executions(&self) -> impl Iterator<Item = &MutableState> {
+        self.executions.values()
+    }
+
+    pub fn current_runs(&self) -> impl Iterator<Item = (&WorkflowKey, &CurrentRun)> {
+        self.current_runs.iter()
+    }
+
+    /// Every task ready for dispatch and not started, to rebuild the matching queues.
+    pub fn pending_tasks(&self) -> Vec<PendingTask> {
+        self.ready.iter().cloned().collect()
+    }
+
+    /// When the earliest timer-index entry fires; the leader proposes `FireTimers` then.
+    pub fn next_timer_ms(&self) -> Option<i64> {
+        self.timers.first().map(|e| e.fire_at_ms)
+    }
+
+    pub fn limits(&self) -> &EngineLimits {
+        &self.limits
+    }
+
+    pub(crate) fn timer_index(&self) -> &BTreeSet<TimerEntry> {
+        &self.timers
+    }
+
+    /// Takes over the staged records: assigns task IDs, updates the indexes and reports what
+    /// changed.
+    fn commit(&mut self, staged: Staged) -> (StateChanges, Vec<Notice>) {
+        let mut changes = StateChanges::default();
+        let mut notices = Vec::new();
+        for (key, mut draft) in staged.drafts {
+            for event in &mut draft.events {
+                self.last_task_id += 1;
+                event.task_id = self.last_task_id;
+            }
+            if !draft.events.is_empty() {
+                draft.ms.last_task_id = self.last_task_id;
+            }
+            let old = self.executions.get(&key);
+            if old == Some(&draft.ms) {
+                continue;
+            }
+            let old_timers: BTreeSet<TimerEntry> = old
+                .map(timer_entries)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let old_ready: BTreeSet<PendingTask> = old
+                .map(ready_tasks)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let new_timers: BTreeSet<TimerEntry> = timer_entries(&draft.ms).into_iter().collect();
+            let new_ready: BTreeSet<PendingTask> = ready_tasks(&draft.ms).into_iter().collect();
+            for entry in old_timers.difference(&new_timers) {
+                self.timers.remove(entry);
+            }
+            for entry in new_timers.difference(&old_timers) {
+                notices.push(Notice::TimerArmed {
+                    fire_at_ms: entry.fire_at_ms,
+                });
+                self.timers.insert(entry.clone());
+            }
+            for task in old_ready.difference(&new_ready) {
+                self.ready.remove(task);
+            }
+            for task in new_ready.difference(&old_ready) {
+                notices.push(Notice::TaskReady(task.clone()));
+                self.ready.insert(task.clone());
+            }
+            if !draft.events.is_empty() {
+                notices.push(Notice::HistoryAppended(key.clone()));
+                changes.events.push((key.clone(), draft.events));
+            }
+            changes.executions.insert(key.clone());
+            self.executions.insert(key, draft.ms);
+        }
+        for (key, run) in staged.current_runs {
+            if self.current_runs.get(&key) != Some(&run) {
+                changes.current_runs.insert(key.clone());
+                self.current_runs.insert(key, run);
+            }
+        }
+        (changes, notices)
+    }
+}
+
+fn dispatch(
+    txn: &mut Txn,
+    kind: ShardCommandKind,
+) -> Result<crate::shard::txn::Committed, EngineError> {
+    use ShardCommandKind as K;
+    match kind {
+        K::StartWorkflow { request, run_id } => start_workflow::handle(txn, request, run_id),
+        K::RecordWorkflowTaskStarted {
+            execution,
+            scheduled_event_id,
+            identity,
+            poll_request_id,
+        } => workflow_task_started::handle(
+            txn,
+            &execution,
+            scheduled_event_id,
+            identity,
+            poll_request_id,
+        ),
+        K::RespondWorkflowTaskCompleted { token, request } => {
+            workflow_task_completed::handle(txn, &token, request)
+        }
+        K::RespondWorkflowTaskFailed { token, request } => {
+            workflow_task_failed::handle(txn, &token, request)
+        }
+        K::RecordActivityTaskStarted {
+            execution,
+            scheduled_event_id,
+            identity,
+            poll_request_id,
+        } => activity_task_started::handle(
+            txn,
+            &execution,
+            scheduled_event_id,
+            identity,
+            poll_request_id,
+        ),
+        K::RespondActivityTaskCompleted { token, request } => {
+            activity_task_completed::handle(txn, &token, request)
+        }
+        K::RespondActivityTaskFailed { token, request } => {
+            activity_task_failed::handle(txn, &token, request)
+        }
+        K::FireTimers => fire_timers::handle(txn),
+    }
+}
