@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     common::v1::{Header, Payloads, RetryPolicy},
     workflowservice::v1::{
-        RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
-        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
-        StartWorkflowExecutionRequest,
+        RecordActivityTaskHeartbeatRequest, RespondActivityTaskCompletedRequest,
+        RespondActivityTaskFailedRequest, RespondWorkflowTaskCompletedRequest,
+        RespondWorkflowTaskFailedRequest, SignalWorkflowExecutionRequest,
+        StartWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
     },
 };
 
@@ -72,6 +73,26 @@ pub enum ShardCommandKind {
     /// Fire every timer-index entry due at or before `now_ms` (user timers, retry back-offs and
     /// every timeout). Proposed by the group leader when its clock passes the earliest entry.
     FireTimers,
+    // Variants below were added after the first contract; new ones go at the end so that the
+    // encodings of existing ones (bincode variant indexes) never change.
+    /// SignalWorkflowExecution: WorkflowExecutionSignaled + WFT+. An empty run ID in
+    /// `request.workflow_execution` names the current run. Deduplicated by `request_id`.
+    SignalWorkflow {
+        #[serde(with = "codec::proto")]
+        request: SignalWorkflowExecutionRequest,
+    },
+    /// TerminateWorkflowExecution: WorkflowExecutionTerminated{reason, details, identity}. An
+    /// empty run ID names the current run.
+    TerminateWorkflow {
+        #[serde(with = "codec::proto")]
+        request: TerminateWorkflowExecutionRequest,
+    },
+    /// RecordActivityTaskHeartbeat: records the details and restarts the heartbeat timeout. No event.
+    RecordActivityTaskHeartbeat {
+        token: TaskToken,
+        #[serde(with = "codec::proto")]
+        request: RecordActivityTaskHeartbeatRequest,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,6 +107,10 @@ pub enum ShardReply {
     Done,
     TimersFired {
         fired: u32,
+    },
+    /// Reply to `RecordActivityTaskHeartbeat`.
+    ActivityHeartbeat {
+        cancel_requested: bool,
     },
 }
 

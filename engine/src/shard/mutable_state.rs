@@ -5,7 +5,7 @@
 use crate::codec;
 use crate::ids::ExecutionKey;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use temporalio_protos::temporal::api::{
     common::v1::{Header, Memo, Payloads, RetryPolicy, SearchAttributes},
     enums::v1::WorkflowExecutionStatus,
@@ -71,6 +71,8 @@ pub struct MutableState {
     /// implemented yet.
     #[serde(with = "codec::proto_opt")]
     pub retry_policy: Option<RetryPolicy>,
+    /// `request_id`s of the signals delivered to this run (deduplication of retried signals).
+    pub signal_request_ids: BTreeSet<String>,
 }
 
 impl MutableState {

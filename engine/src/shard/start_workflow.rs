@@ -289,6 +289,7 @@ fn new_mutable_state(
         memo: request.memo.clone(),
         search_attributes: request.search_attributes.clone(),
         retry_policy: request.retry_policy.clone(),
+        signal_request_ids: Default::default(),
         key,
     }
 }

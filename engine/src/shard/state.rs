@@ -9,8 +9,9 @@ use crate::shard::limits::EngineLimits;
 use crate::shard::mutable_state::{CurrentRun, MutableState};
 use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
-    activity_task_completed, activity_task_failed, activity_task_started, fire_timers,
-    start_workflow, workflow_task_completed, workflow_task_failed, workflow_task_started,
+    activity_heartbeat, activity_task_completed, activity_task_failed, activity_task_started,
+    fire_timers, signal_workflow, start_workflow, terminate_workflow, workflow_task_completed,
+    workflow_task_failed, workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -255,5 +256,10 @@ fn dispatch(
             activity_task_failed::handle(txn, &token, request)
         }
         K::FireTimers => fire_timers::handle(txn),
+        K::SignalWorkflow { request } => signal_workflow::handle(txn, request),
+        K::TerminateWorkflow { request } => terminate_workflow::handle(txn, request),
+        K::RecordActivityTaskHeartbeat { token, request } => {
+            activity_heartbeat::handle(txn, &token, request)
+        }
     }
 }

@@ -19,7 +19,14 @@ use crate::shard::{ActivityPhase, MutableState};
 use crate::token::TaskKind;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
-use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
+use temporalio_protos::temporal::api::{
+    common::v1::WorkflowExecution,
+    enums::v1::WorkflowExecutionStatus,
+    workflowservice::v1::{
+        RecordActivityTaskHeartbeatRequest, SignalWorkflowExecutionRequest,
+        TerminateWorkflowExecutionRequest,
+    },
+};
 
 const REPRODUCE: &str = "reproduce with: cargo test -p perdura-engine property (the failing case is saved in engine/proptest-regressions/)";
 
@@ -47,6 +54,12 @@ enum Op {
         non_retryable: bool,
         retry_delay_ms: Option<u16>,
     },
+    Signal {
+        workflow: u8,
+        request: u8,
+    },
+    Terminate(u8),
+    Heartbeat(u8),
     /// Advance the clock and fire due timers.
     Advance(u32),
     /// A command stamped with a lagging leader clock (clamped by the engine).
@@ -106,6 +119,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<u8>().prop_map(Op::CompleteActivity),
         2 => (any::<u8>(), proptest::bool::weighted(0.2), proptest::option::of(1u16..3_000))
             .prop_map(|(pick, non_retryable, retry_delay_ms)| Op::FailActivity { pick, non_retryable, retry_delay_ms }),
+        2 => (0u8..3, 0u8..4).prop_map(|(workflow, request)| Op::Signal { workflow, request }),
+        1 => (0u8..3).prop_map(Op::Terminate),
+        1 => any::<u8>().prop_map(Op::Heartbeat),
         3 => (0u32..15_000).prop_map(Op::Advance),
         1 => (0u16..5_000).prop_map(Op::LaggingFire),
     ]
@@ -321,6 +337,45 @@ impl Driver {
                 self.run(
                     now,
                     ShardCommandKind::RespondActivityTaskFailed { token, request },
+                );
+            }
+            Op::Signal { workflow, request } => {
+                let request = SignalWorkflowExecutionRequest {
+                    namespace: "default".into(),
+                    workflow_execution: Some(WorkflowExecution {
+                        workflow_id: format!("wf-{workflow}"),
+                        run_id: String::new(),
+                    }),
+                    signal_name: "poke".into(),
+                    input: Some(payloads("poke")),
+                    request_id: format!("signal-{request}"),
+                    ..Default::default()
+                };
+                self.run(now, ShardCommandKind::SignalWorkflow { request });
+            }
+            Op::Terminate(workflow) => {
+                let request = TerminateWorkflowExecutionRequest {
+                    namespace: "default".into(),
+                    workflow_execution: Some(WorkflowExecution {
+                        workflow_id: format!("wf-{workflow}"),
+                        run_id: String::new(),
+                    }),
+                    reason: "test".into(),
+                    ..Default::default()
+                };
+                self.run(now, ShardCommandKind::TerminateWorkflow { request });
+            }
+            Op::Heartbeat(pick) => {
+                let Some(token) = self.token(TaskKind::Activity, *pick) else {
+                    return;
+                };
+                let request = RecordActivityTaskHeartbeatRequest {
+                    details: Some(payloads("beat")),
+                    ..Default::default()
+                };
+                self.run(
+                    now,
+                    ShardCommandKind::RecordActivityTaskHeartbeat { token, request },
                 );
             }
             Op::Advance(ms) => {
@@ -600,6 +655,11 @@ fn fixed_scenario_with_every_kind_of_step() {
         ops.push(Op::Advance(1_000));
         ops.push(Op::PollActivity(round));
         ops.push(Op::PollWorkflowTask(round));
+        ops.push(Op::Heartbeat(round));
+        ops.push(Op::Signal {
+            workflow: round % 3,
+            request: round % 2,
+        });
         ops.push(Op::CompleteActivity(round));
         ops.push(Op::Advance(2_500));
         ops.push(Op::LaggingFire(900));
@@ -609,6 +669,9 @@ fn fixed_scenario_with_every_kind_of_step() {
             force_new_task: false,
         });
         ops.push(Op::FailWorkflowTask(round));
+        if round == 3 {
+            ops.push(Op::Terminate(1));
+        }
         ops.push(Op::Advance(12_000));
     }
     let seen = scenario(&ops, 500);
@@ -620,6 +683,7 @@ fn fixed_scenario_with_every_kind_of_step() {
         EventType::TimerFired,
         EventType::MarkerRecorded,
         EventType::WorkflowExecutionCompleted,
+        EventType::WorkflowExecutionSignaled,
     ] {
         assert!(
             seen.contains(&(expected as i32)),
