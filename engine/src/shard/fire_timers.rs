@@ -14,10 +14,13 @@ use temporalio_protos::temporal::api::enums::v1::TimeoutType;
 
 pub(crate) fn handle(txn: &mut Txn) -> Result<Committed, EngineError> {
     let now_ms = txn.now_ms;
+    let budget = txn.limits().max_timers_per_fire.max(1);
     let mut due: BTreeSet<TimerEntry> = txn.due_timers().into_iter().collect();
     let mut handled: BTreeSet<TimerEntry> = BTreeSet::new();
     let mut fired: u32 = 0;
-    while let Some(entry) = due.pop_first() {
+    while handled.len() < budget
+        && let Some(entry) = due.pop_first()
+    {
         handled.insert(entry.clone());
         let Some(draft) = txn.draft(&entry.execution) else {
             continue;

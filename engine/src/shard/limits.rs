@@ -19,6 +19,10 @@ pub struct EngineLimits {
     pub max_workflow_task_timeout_ms: i64,
     /// Maximum length in bytes of workflow IDs, type names, task queue names, activity and timer IDs.
     pub max_id_length: usize,
+    /// At most this many timer-index entries are handled by one `FireTimers` command, so that a
+    /// backlog (after an outage) becomes several log entries of bounded size. The rest stay due:
+    /// `next_timer_ms()` is still in the past and the leader proposes `FireTimers` again.
+    pub max_timers_per_fire: usize,
 }
 
 /// Termination reason written when a run reaches [`EngineLimits::max_history_events`].
@@ -33,6 +37,7 @@ impl Default for EngineLimits {
             default_workflow_task_timeout_ms: 10_000,
             max_workflow_task_timeout_ms: 120_000,
             max_id_length: 1_000,
+            max_timers_per_fire: 1_000,
         }
     }
 }

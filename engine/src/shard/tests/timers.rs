@@ -84,3 +84,33 @@ fn timer_firing_while_a_task_is_scheduled_is_appended_directly() {
     let info = h.poll_workflow_task(&k);
     assert_eq!(info.started_event_id, 10);
 }
+
+#[test]
+fn a_timer_backlog_is_fired_in_bounded_batches() {
+    let limits = crate::shard::EngineLimits {
+        max_timers_per_fire: 2,
+        ..Default::default()
+    };
+    let mut h = Harness::with_state(ShardState::with_limits(limits));
+    let k = h.start("wf");
+    let timers = (0..5)
+        .map(|i| start_timer(&format!("t{i}"), 1_000 + i))
+        .collect();
+    h.run_workflow_task(&k, timers);
+    h.advance(60_000);
+    assert_eq!(h.fire_timers(), 2);
+    assert_eq!(
+        h.state.next_timer_ms(),
+        Some(T0 + 1_002),
+        "the rest is still due"
+    );
+    assert_eq!(h.fire_timers(), 2);
+    assert_eq!(h.fire_timers(), 1);
+    assert_eq!(h.fire_timers(), 0);
+    let fired = h
+        .event_types(&k)
+        .iter()
+        .filter(|t| **t == EventType::TimerFired)
+        .count();
+    assert_eq!(fired, 5);
+}
