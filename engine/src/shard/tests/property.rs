@@ -607,7 +607,8 @@ fn scenario(ops: &[Op], cut_per_mille: u16) -> BTreeSet<i32> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // 256 cases by default; `PROPTEST_CASES=5000` runs more.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn replicas_agree_and_restore_is_faithful(ops in proptest::collection::vec(op(), 1..80), cut in 0u16..=1000) {
