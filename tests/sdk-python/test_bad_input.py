@@ -4,7 +4,7 @@ import asyncio
 import uuid
 
 import pytest
-from temporalio.client import WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
