@@ -215,7 +215,7 @@ phase_typescript() {
   describe_server
   local dir="$REPO/tests/sdk-typescript" log="$LOGDIR/typescript-e2e.log" rc
   [ -d "$dir/node_modules" ] || { PHASE_NOTE="no node_modules: run the ts-setup phase"; return 1; }
-  mkdir -p "$PERDURA_TEST_TMP/typescript"
+  rm -rf "$PERDURA_TEST_TMP/typescript"; mkdir -p "$PERDURA_TEST_TMP/typescript"
   set +e
   (cd "$dir" && PERDURA_TEST_TMP="$PERDURA_TEST_TMP/typescript" timeout --kill-after=30 1200 \
      npm test --silent </dev/null) 2>&1 | tee "$log"

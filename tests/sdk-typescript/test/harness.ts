@@ -11,6 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection, Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { DefaultLogger, LogLevel, Runtime } from '@temporalio/worker';
+
+// Quiet SDK logs (worker state changes) unless asked: PERDURA_TS_LOG_LEVEL=INFO|DEBUG.
+Runtime.install({ logger: new DefaultLogger((process.env.PERDURA_TS_LOG_LEVEL || 'WARN') as LogLevel) });
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 const EventType = temporal.api.enums.v1.EventType;
