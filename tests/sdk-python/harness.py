@@ -9,6 +9,7 @@ the Temporal CLI dev-server flags, so the same tests run against the reference s
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shlex
 import signal
@@ -24,6 +25,19 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 NAMESPACE = "default"
+
+# Process groups started here (servers, workers): SIGKILLed at interpreter exit, so that a test
+# interrupted by a timeout never leaves a server behind.
+_LIVE_GROUPS: set = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for pgid in list(_LIVE_GROUPS):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def server_cmd() -> List[str]:
@@ -93,6 +107,7 @@ class ServerProcess:
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )
+        _LIVE_GROUPS.add(self.proc.pid)
         log.close()
 
     async def wait_ready(self, timeout: float = 60.0) -> Client:
@@ -130,6 +145,7 @@ class ServerProcess:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=30)
+        _LIVE_GROUPS.discard(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -137,6 +153,7 @@ class ServerProcess:
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=10)
+            _LIVE_GROUPS.discard(self.proc.pid)
         except subprocess.TimeoutExpired:
             self.kill9()
         except ProcessLookupError:
@@ -169,6 +186,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen([sys.executable, script] + self.args, stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
+        _LIVE_GROUPS.add(self.proc.pid)
         log.close()
         self.pids.append(self.proc.pid)
         return self.proc.pid
@@ -183,6 +201,7 @@ class WorkerProcess:
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=30)
+            _LIVE_GROUPS.discard(self.proc.pid)
 
     stop = kill9
 

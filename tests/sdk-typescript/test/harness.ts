@@ -41,6 +41,18 @@ export async function freePort(): Promise<number> {
 
 const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// Servers are in process groups of their own: never leave one behind when this process exits.
+const LIVE = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of LIVE) {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
+
 export class TestServer {
   readonly workdir: string;
   readonly dataPath: string;
@@ -86,8 +98,11 @@ export class TestServer {
       env: { RUST_LOG: 'info', RUST_BACKTRACE: '1', ...process.env },
     });
     fs.closeSync(log);
-    this.proc.on('exit', () => {
-      this.exited = true;
+    const proc = this.proc;
+    LIVE.add(proc);
+    proc.on('exit', () => {
+      LIVE.delete(proc);
+      if (this.proc === proc) this.exited = true;
     });
     return await this.waitReady(timeoutMs);
   }
