@@ -1,1 +1,52 @@
-//! placeholder
+//! # perdura-raft — openraft wiring and the multi-group router
+//!
+//! Every node runs many Raft groups over one RocksDB ([`perdura_storage::Db`]): group 0 holds
+//! the cluster metadata ([`perdura_engine::MetaState`]), groups `1..=G` hold workflows
+//! ([`perdura_engine::ShardState`]). [`MultiRaft`] opens them, routes proposals and reads, and
+//! runs one timer driver per led workflow group.
+//!
+//! Main types: [`MultiRaft`] (the router the API layer uses), [`ApplyObserver`] (notices and
+//! leadership to the API), [`TypeConfig`] / [`Proposal`] / [`ProposalReply`] (openraft types),
+//! [`GroupLogStore`] and [`GroupStateMachine`] (openraft storage), [`RaftTransport`] (the peer
+//! network seam).
+//!
+//! ## Invariants
+//! * **Apply and applied index are one WriteBatch.** The records an entry changes and the
+//!   group's applied log id + membership are written by one atomic write
+//!   ([`state_machine`]); a crash never leaves one without the other.
+//! * **A client is answered only after its entry is fsynced and applied.** Log appends are
+//!   acknowledged to openraft only from the group-commit writer after the fsync that carried
+//!   them; openraft commits only acknowledged entries; the reply is sent after the apply write.
+//! * **The apply path reads no clock.** Time enters the log in `ShardCommand::now_ms`, stamped by
+//!   the proposing leader ([`MultiRaft::propose`], the timer driver); replicas only apply it.
+//! * **Purged logs are never needed**: a snapshot's records are fsynced before it is reported
+//!   built, and installing one is a single synced write of the group's whole range.
+//! * All writes of one group's log go through one FIFO writer, in openraft's order.
+
+pub mod error;
+mod group;
+pub mod log_store;
+pub mod multi;
+pub mod network;
+pub mod observer;
+pub mod records;
+pub mod snapshot;
+pub mod state_machine;
+pub mod timer;
+pub mod types;
+
+pub use error::{ProposeError, RaftError};
+pub use group::{Clock, SystemClock};
+pub use log_store::GroupLogStore;
+pub use multi::{
+    DEFAULT_NAMESPACE_RETENTION_MS, DEFAULT_SHARD_GROUPS, MultiRaft, RaftConfig, RaftTuning,
+};
+pub use network::{LoopbackTransport, NoPeers, RaftTransport};
+pub use observer::{ApplyObserver, NoopObserver};
+pub use state_machine::{GroupState, GroupStateMachine};
+pub use types::{Proposal, ProposalReply, TypeConfig};
+
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod replication_tests;

@@ -1,0 +1,277 @@
+//! One Raft group on this node: its openraft instance, shared state, leadership watch and timer
+//! driver host.
+
+use crate::error::{ProposeError, RaftError};
+use crate::log_store::GroupLogStore;
+use crate::network::{GroupNetworkFactory, RaftTransport};
+use crate::observer::ApplyObserver;
+use crate::state_machine::{ApplyHooks, GroupState, GroupStateMachine, SharedState};
+use crate::timer::{BoxFuture, Fired, TimerHost, TimerSignal};
+use crate::types::{GroupRaft, Proposal, ProposalReply, TypeConfig};
+use openraft::error::{ClientWriteError, RaftError as OpenraftError};
+use openraft::type_config::async_runtime::watch::WatchReceiver;
+use openraft::{BasicNode, RaftMetrics, ServerState};
+use perdura_engine::{GroupId, ShardCommand, ShardCommandKind, ShardReply};
+use perdura_storage::{Db, LogWriter};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The node's wall clock. A seam for simulation; the apply path never reads it.
+pub trait Clock: Send + Sync + 'static {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            // A clock before 1970 is broken; the engine clamps time so it never goes back.
+            Err(_) => 0,
+        }
+    }
+}
+
+/// Everything a group needs at start.
+pub(crate) struct GroupContext {
+    pub node_id: u64,
+    pub db: Arc<Db>,
+    pub writer: Arc<LogWriter>,
+    pub config: Arc<openraft::Config>,
+    pub transport: Arc<dyn RaftTransport>,
+    pub observer: Arc<dyn ApplyObserver>,
+}
+
+/// A running group.
+pub(crate) struct Group {
+    pub id: GroupId,
+    pub raft: GroupRaft,
+    pub state: SharedState,
+    pub timer: Arc<TimerSignal>,
+    pub is_leader: watch::Receiver<bool>,
+    is_leader_tx: watch::Sender<bool>,
+}
+
+impl Group {
+    /// Opens the group's storage and starts its openraft instance.
+    pub async fn start(ctx: &GroupContext, id: GroupId) -> Result<Group, RaftError> {
+        let timer = Arc::new(TimerSignal::default());
+        let hooks = ApplyHooks {
+            observer: ctx.observer.clone(),
+            timer: timer.clone(),
+        };
+        let sm = GroupStateMachine::open(id, ctx.db.clone(), hooks)?;
+        let state = sm.state();
+        let log = GroupLogStore::new(id, ctx.db.clone(), ctx.writer.clone());
+        let network = GroupNetworkFactory::new(id, ctx.transport.clone());
+        let raft = openraft::Raft::new(ctx.node_id, ctx.config.clone(), network, log, sm)
+            .await
+            .map_err(|e| RaftError::Raft {
+                group: id,
+                detail: e.to_string(),
+            })?;
+        let (is_leader_tx, is_leader) = watch::channel(false);
+        Ok(Group {
+            id,
+            raft,
+            state,
+            timer,
+            is_leader,
+            is_leader_tx,
+        })
+    }
+
+    /// Makes this node the only voter of the group if the group was never initialized.
+    pub async fn initialize_single_node(&self, node_id: u64) -> Result<(), RaftError> {
+        let err = |detail: String| RaftError::Raft {
+            group: self.id,
+            detail,
+        };
+        if self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| err(e.to_string()))?
+        {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(node_id, BasicNode::default())]);
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| err(e.to_string()))
+    }
+
+    /// Waits until this node leads the group and has applied everything committed before.
+    pub async fn wait_ready_leader(
+        &self,
+        node_id: u64,
+        timeout: Duration,
+    ) -> Result<(), RaftError> {
+        self.raft
+            .wait(Some(timeout))
+            .metrics(|m| is_ready_leader(m, node_id), "ready leader")
+            .await
+            .map(|_| ())
+            .map_err(|e| RaftError::Raft {
+                group: self.id,
+                detail: e.to_string(),
+            })
+    }
+
+    /// Proposes and waits for the applied reply.
+    pub async fn write(
+        &self,
+        proposal: Proposal,
+        timeout: Duration,
+    ) -> Result<ProposalReply, ProposeError> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, self.raft.client_write(proposal)).await;
+        metrics::histogram!("perdura_raft_commit_seconds", "group" => self.id.0.to_string())
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Err(_) => Err(ProposeError::Indeterminate(format!(
+                "no reply within {timeout:?}"
+            ))),
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(OpenraftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(ProposeError::NotLeader {
+                    leader: forward.leader_id,
+                })
+            }
+            Ok(Err(e)) => Err(ProposeError::Indeterminate(e.to_string())),
+        }
+    }
+
+    /// Watches openraft's metrics and reports leadership changes until `shutdown` (reporting a
+    /// last `false` if this node was leading).
+    pub async fn watch_leadership(
+        self: Arc<Self>,
+        node_id: u64,
+        observer: Option<Arc<dyn ApplyObserver>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut metrics = self.raft.metrics();
+        let mut leading = false;
+        loop {
+            let stopping = *shutdown.borrow_and_update();
+            let ready = !stopping && is_ready_leader(&metrics.borrow_watched(), node_id);
+            if ready != leading {
+                leading = ready;
+                self.report_leadership(ready, observer.as_deref());
+            }
+            if stopping {
+                return;
+            }
+            tokio::select! {
+                r = metrics.changed() => if r.is_err() {
+                    // The group stopped.
+                    if leading {
+                        self.report_leadership(false, observer.as_deref());
+                    }
+                    return;
+                },
+                _ = shutdown.changed() => {},
+            }
+        }
+    }
+
+    fn report_leadership(&self, is_leader: bool, observer: Option<&dyn ApplyObserver>) {
+        metrics::counter!("perdura_raft_leader_changes_total", "group" => self.id.0.to_string())
+            .increment(1);
+        tracing::info!(group = %self.id, is_leader, "leadership changed");
+        if let Some(observer) = observer {
+            observer.on_leadership(self.id, is_leader);
+        }
+        // After the observer: whoever waits on this watch knows the observer has been told.
+        self.is_leader_tx.send_replace(is_leader);
+    }
+
+    /// Waits until the leadership watcher has reported this node as the group's ready leader.
+    pub async fn wait_reported_leader(&self, timeout: Duration) -> Result<(), RaftError> {
+        let mut rx = self.is_leader.clone();
+        match tokio::time::timeout(timeout, rx.wait_for(|leading| *leading)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(RaftError::Raft {
+                group: self.id,
+                detail: "leadership watcher stopped".into(),
+            }),
+            Err(_) => Err(RaftError::Raft {
+                group: self.id,
+                detail: format!("not leader after {timeout:?}"),
+            }),
+        }
+    }
+
+    pub fn read_state<R>(&self, f: impl FnOnce(&GroupState) -> R) -> R {
+        // A poisoned lock means an apply panicked mid-way; openraft has stopped the group, and
+        // readers still get the last state (no worse than a stale read).
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&guard)
+    }
+}
+
+/// Leader of the group, an entry of its own term is applied and everything it knows committed is
+/// applied: every entry committed by earlier leaders (or before a restart) is in the state.
+fn is_ready_leader(m: &RaftMetrics<TypeConfig>, node_id: u64) -> bool {
+    let Some(applied) = m.last_applied.as_ref() else {
+        return false;
+    };
+    m.state == ServerState::Leader
+        && m.current_leader == Some(node_id)
+        && applied.leader_id.term == m.current_term
+        && applied.leader_id.node_id == node_id
+        && m.local_committed
+            .as_ref()
+            .is_none_or(|committed| applied.index >= committed.index)
+}
+
+/// A shard group as seen by its timer driver.
+pub(crate) struct ShardTimerHost {
+    pub group: Arc<Group>,
+    pub clock: Arc<dyn Clock>,
+    pub timeout: Duration,
+}
+
+impl TimerHost for ShardTimerHost {
+    fn next_timer_ms(&self) -> Option<i64> {
+        self.group.read_state(|state| match state {
+            GroupState::Shard(shard) => shard.next_timer_ms(),
+            GroupState::Meta(_) => None,
+        })
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn fire_timers(&self) -> BoxFuture<'_, Result<Fired, String>> {
+        Box::pin(async move {
+            let now_ms = self.clock.now_ms();
+            let proposal = Proposal::Shard(ShardCommand {
+                now_ms,
+                kind: ShardCommandKind::FireTimers,
+            });
+            match self.group.write(proposal, self.timeout).await {
+                Ok(ProposalReply::Shard(Ok(ShardReply::TimersFired { fired }))) => {
+                    tracing::debug!(group = %self.group.id, fired, "timers fired");
+                    Ok(Fired {
+                        stamped_ms: now_ms,
+                        fired,
+                    })
+                }
+                Ok(other) => Err(format!("unexpected FireTimers reply {other:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}

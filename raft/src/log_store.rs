@@ -1,0 +1,290 @@
+//! Per-group Raft log storage over the node's shared RocksDB.
+//!
+//! Appends go through the node's group-commit [`LogWriter`]; openraft's `IOFlushed` callback
+//! fires from the writer thread only after the fsync that carried the entries. Between the
+//! append call and that fsync the entries are kept in an in-memory *unflushed* overlay, because
+//! openraft requires appended entries to be readable as soon as `append` returns.
+//!
+//! Every write of this store (append, vote, truncate, purge) goes through the same FIFO writer,
+//! so writes of one group reach the disk in the order openraft issued them.
+
+use crate::records::{decode_record, encode_record};
+use crate::types::{Entry, LogId, TypeConfig, Vote};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader};
+use perdura_engine::GroupId;
+use perdura_storage::keys::{self, RaftMetaKey};
+use perdura_storage::{Batch, Cf, Db, LogWriter, StorageError};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex};
+
+/// Entries appended but not yet fsynced, by index.
+type Unflushed = Arc<Mutex<BTreeMap<u64, Entry>>>;
+
+/// The Raft log of one group (also its log reader: cloning shares everything).
+#[derive(Clone)]
+pub struct GroupLogStore {
+    group: GroupId,
+    db: Arc<Db>,
+    writer: Arc<LogWriter>,
+    unflushed: Unflushed,
+}
+
+impl GroupLogStore {
+    pub fn new(group: GroupId, db: Arc<Db>, writer: Arc<LogWriter>) -> GroupLogStore {
+        GroupLogStore {
+            group,
+            db,
+            writer,
+            unflushed: Arc::default(),
+        }
+    }
+
+    fn g(&self) -> u32 {
+        self.group.0
+    }
+
+    fn unflushed(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Entry>> {
+        self.unflushed
+            .lock()
+            .expect("the unflushed-entries lock is never held across a panic")
+    }
+
+    /// Key one past the last possible log key of this group.
+    fn log_end_key(&self) -> Vec<u8> {
+        keys::group_range(self.g())
+            .1
+            .unwrap_or_else(|| vec![0xff; keys::LOG_KEY_LEN + 1])
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        which: RaftMetaKey,
+    ) -> Result<Option<T>, io::Error> {
+        match self
+            .db
+            .get(Cf::RaftMeta, &keys::raft_meta_key(self.g(), which))
+            .map_err(io::Error::from)?
+        {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(decode_record("raft meta record", &bytes)?)),
+        }
+    }
+
+    /// Writes `batch` through the group-commit writer and waits for its fsync.
+    async fn write_synced(&self, batch: Batch) -> Result<(), io::Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .submit(batch, 0, Box::new(move |r| drop(tx.send(r))))
+            .map_err(io::Error::from)?;
+        rx.await
+            .map_err(|_| io::Error::from(StorageError::WriterClosed))?
+            .map_err(io::Error::from)
+    }
+
+    fn read_entries(&self, start: u64, end: Option<u64>) -> Result<Vec<Entry>, io::Error> {
+        let from = keys::log_key(self.g(), start);
+        let to = match end {
+            Some(end) => keys::log_key(self.g(), end).to_vec(),
+            None => self.log_end_key(),
+        };
+        let mut out = BTreeMap::new();
+        for kv in self
+            .db
+            .scan(Cf::RaftLog, &from, Some(&to))
+            .map_err(io::Error::from)?
+        {
+            let (key, value) = kv.map_err(io::Error::from)?;
+            let (_, index) = keys::decode_log_key(&key).map_err(io::Error::from)?;
+            let entry: Entry = decode_record("log entry", &value)?;
+            if entry.index() != index {
+                return Err(StorageError::corrupt(
+                    "log entry",
+                    format!("key index {index}, entry {}", entry.log_id()),
+                )
+                .into());
+            }
+            out.insert(index, entry);
+        }
+        // The overlay is newer than the disk: it wins.
+        let unflushed = self.unflushed();
+        let range = (
+            Bound::Included(start),
+            end.map_or(Bound::Unbounded, Bound::Excluded),
+        );
+        for (index, entry) in unflushed.range(range) {
+            out.insert(*index, entry.clone());
+        }
+        Ok(out.into_values().collect())
+    }
+}
+
+fn bounds(range: &impl RangeBounds<u64>) -> (u64, Option<u64>) {
+    let start = match range.start_bound() {
+        Bound::Included(i) => *i,
+        Bound::Excluded(i) => i.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(i) => i.checked_add(1),
+        Bound::Excluded(i) => Some(*i),
+        Bound::Unbounded => None,
+    };
+    (start, end)
+}
+
+impl RaftLogReader<TypeConfig> for GroupLogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let (start, end) = bounds(&range);
+        if end.is_some_and(|end| end <= start) {
+            return Ok(Vec::new());
+        }
+        self.read_entries(start, end)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        self.read_meta(RaftMetaKey::Vote)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for GroupLogStore {
+    type LogReader = GroupLogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let last_purged: Option<LogId> = self.read_meta(RaftMetaKey::LastPurged)?;
+        let start = keys::log_key(self.g(), 0);
+        let end = self.log_end_key();
+        let on_disk = match self
+            .db
+            .last_in_range(Cf::RaftLog, &start, Some(&end))
+            .map_err(io::Error::from)?
+        {
+            None => None,
+            Some((_, value)) => Some(decode_record::<Entry>("log entry", &value)?.log_id()),
+        };
+        let in_memory = self.unflushed().last_key_value().map(|(_, e)| e.log_id());
+        let last = [on_disk, in_memory]
+            .into_iter()
+            .flatten()
+            .max_by_key(|l| l.index());
+        let last_log_id = last.or(last_purged);
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let mut batch = Batch::new();
+        batch.put(
+            Cf::RaftMeta,
+            keys::raft_meta_key(self.g(), RaftMetaKey::Vote),
+            encode_record(vote)?,
+        );
+        self.write_synced(batch).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        // Not synced: losing it only makes a restart re-apply less eagerly. It is written after
+        // the entries it covers were fsynced, and RocksDB's WAL is replayed as a prefix.
+        let mut batch = Batch::new();
+        batch.put(
+            Cf::RaftMeta,
+            keys::raft_meta_key(self.g(), RaftMetaKey::Committed),
+            encode_record(&committed)?,
+        );
+        self.db.write(&batch, false).map_err(io::Error::from)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        Ok(self
+            .read_meta::<Option<LogId>>(RaftMetaKey::Committed)?
+            .flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = Batch::new();
+        let mut appended = Vec::new();
+        for entry in entries {
+            let log_id = entry.log_id();
+            batch.put(
+                Cf::RaftLog,
+                keys::log_key(self.g(), log_id.index()).to_vec(),
+                encode_record(&entry)?,
+            );
+            appended.push(log_id);
+            self.unflushed().insert(entry.index(), entry);
+        }
+        let count = appended.len() as u64;
+        let unflushed = self.unflushed.clone();
+        let done = Box::new(move |result: Result<(), StorageError>| {
+            if result.is_ok() {
+                let mut map = unflushed
+                    .lock()
+                    .expect("the unflushed-entries lock is never held across a panic");
+                for log_id in &appended {
+                    // A later truncate + append may have replaced the entry at this index.
+                    if map
+                        .get(&log_id.index())
+                        .is_some_and(|e| e.log_id() == *log_id)
+                    {
+                        map.remove(&log_id.index());
+                    }
+                }
+            }
+            callback.io_completed(result.map_err(io::Error::from));
+        });
+        self.writer
+            .submit(batch, count, done)
+            .map_err(io::Error::from)
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let from = last_log_id.map_or(0, |l| l.index() + 1);
+        self.unflushed().retain(|index, _| *index < from);
+        let mut batch = Batch::new();
+        batch.delete_range(
+            Cf::RaftLog,
+            keys::log_key(self.g(), from).to_vec(),
+            self.log_end_key(),
+        );
+        self.write_synced(batch).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        let upto = log_id.index();
+        self.unflushed().retain(|index, _| *index > upto);
+        // The purge marker and the deletion are one atomic write: no hole is ever visible.
+        let mut batch = Batch::new();
+        batch.put(
+            Cf::RaftMeta,
+            keys::raft_meta_key(self.g(), RaftMetaKey::LastPurged),
+            encode_record(&log_id)?,
+        );
+        batch.delete_range(
+            Cf::RaftLog,
+            keys::log_key(self.g(), 0).to_vec(),
+            keys::log_key(self.g(), upto.saturating_add(1)).to_vec(),
+        );
+        self.write_synced(batch).await
+    }
+}

@@ -1,0 +1,232 @@
+//! The transport seam between Raft groups on different nodes.
+//!
+//! openraft talks to peers through [`RaftNetworkFactory`] / [`RaftNetworkV2`]; this module adapts
+//! those per-group, per-peer clients onto one node-level [`RaftTransport`], which carries every
+//! group's RPCs to a peer node (so a gRPC transport can multiplex all groups over one connection
+//! per node pair). A single-node cluster uses [`NoPeers`].
+
+use crate::timer::BoxFuture;
+use crate::types::{Snapshot, SnapshotData, TypeConfig, Vote};
+use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, OptionalSend, RaftNetworkV2};
+use perdura_engine::GroupId;
+use std::future::Future;
+use std::sync::Arc;
+
+type Rpc<'a, T> = BoxFuture<'a, Result<T, RPCError<TypeConfig>>>;
+
+/// Delivers one group's Raft RPCs to a peer node. Implementations own connection management;
+/// errors use openraft's classification (`Unreachable` asks openraft to back off).
+pub trait RaftTransport: Send + Sync + 'static {
+    fn append_entries(
+        &self,
+        target: u64,
+        group: GroupId,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    ) -> Rpc<'_, AppendEntriesResponse<TypeConfig>>;
+
+    fn vote(
+        &self,
+        target: u64,
+        group: GroupId,
+        rpc: VoteRequest<TypeConfig>,
+    ) -> Rpc<'_, VoteResponse<TypeConfig>>;
+
+    /// Sends a whole snapshot (`snapshot.snapshot` is the encoded blob).
+    fn full_snapshot(
+        &self,
+        target: u64,
+        group: GroupId,
+        vote: Vote,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'_, Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>>>;
+}
+
+/// The transport of a single-node cluster: there is nobody to talk to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoPeers;
+
+fn unreachable(target: u64) -> Unreachable<TypeConfig> {
+    Unreachable::from_string(format!("node {target}: this node has no peer transport"))
+}
+
+impl RaftTransport for NoPeers {
+    fn append_entries(
+        &self,
+        target: u64,
+        _group: GroupId,
+        _rpc: AppendEntriesRequest<TypeConfig>,
+    ) -> Rpc<'_, AppendEntriesResponse<TypeConfig>> {
+        Box::pin(async move { Err(RPCError::Unreachable(unreachable(target))) })
+    }
+
+    fn vote(
+        &self,
+        target: u64,
+        _group: GroupId,
+        _rpc: VoteRequest<TypeConfig>,
+    ) -> Rpc<'_, VoteResponse<TypeConfig>> {
+        Box::pin(async move { Err(RPCError::Unreachable(unreachable(target))) })
+    }
+
+    fn full_snapshot(
+        &self,
+        target: u64,
+        _group: GroupId,
+        _vote: Vote,
+        _snapshot: Snapshot,
+    ) -> BoxFuture<'_, Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>>> {
+        Box::pin(async move { Err(StreamingError::Unreachable(unreachable(target))) })
+    }
+}
+
+/// openraft's network factory for one group.
+#[derive(Clone)]
+pub struct GroupNetworkFactory {
+    group: GroupId,
+    transport: Arc<dyn RaftTransport>,
+}
+
+impl GroupNetworkFactory {
+    pub fn new(group: GroupId, transport: Arc<dyn RaftTransport>) -> GroupNetworkFactory {
+        GroupNetworkFactory { group, transport }
+    }
+}
+
+/// openraft's client for one (group, peer) pair.
+pub struct GroupNetwork {
+    group: GroupId,
+    target: u64,
+    transport: Arc<dyn RaftTransport>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for GroupNetworkFactory {
+    type Network = GroupNetwork;
+
+    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> GroupNetwork {
+        GroupNetwork {
+            group: self.group,
+            target,
+            transport: self.transport.clone(),
+        }
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for GroupNetwork {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.transport
+            .append_entries(self.target, self.group, rpc)
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.transport.vote(self.target, self.group, rpc).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            r = self.transport.full_snapshot(self.target, self.group, vote, snapshot) => r,
+        }
+    }
+}
+
+/// An in-process transport: every registered (node, group) is reachable by direct calls. For
+/// multi-node tests and simulations; `unregister` models a crashed or partitioned node.
+#[derive(Default)]
+pub struct LoopbackTransport {
+    peers: std::sync::RwLock<std::collections::BTreeMap<(u64, GroupId), crate::types::GroupRaft>>,
+}
+
+impl LoopbackTransport {
+    pub fn register(&self, node: u64, group: GroupId, raft: crate::types::GroupRaft) {
+        self.peers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((node, group), raft);
+    }
+
+    pub fn unregister(&self, node: u64, group: GroupId) {
+        self.peers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(node, group));
+    }
+
+    fn peer(
+        &self,
+        node: u64,
+        group: GroupId,
+    ) -> Result<crate::types::GroupRaft, Unreachable<TypeConfig>> {
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
+        peers
+            .get(&(node, group))
+            .cloned()
+            .ok_or_else(|| unreachable(node))
+    }
+}
+
+impl RaftTransport for LoopbackTransport {
+    fn append_entries(
+        &self,
+        target: u64,
+        group: GroupId,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    ) -> Rpc<'_, AppendEntriesResponse<TypeConfig>> {
+        Box::pin(async move {
+            let raft = self.peer(target, group)?;
+            raft.append_entries(rpc)
+                .await
+                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        })
+    }
+
+    fn vote(
+        &self,
+        target: u64,
+        group: GroupId,
+        rpc: VoteRequest<TypeConfig>,
+    ) -> Rpc<'_, VoteResponse<TypeConfig>> {
+        Box::pin(async move {
+            let raft = self.peer(target, group)?;
+            raft.vote(rpc)
+                .await
+                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        })
+    }
+
+    fn full_snapshot(
+        &self,
+        target: u64,
+        group: GroupId,
+        vote: Vote,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'_, Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>>> {
+        Box::pin(async move {
+            let raft = self.peer(target, group)?;
+            raft.install_full_snapshot(vote, snapshot)
+                .await
+                .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))
+        })
+    }
+}
