@@ -1,0 +1,227 @@
+//! The WorkflowService implementation: shared plumbing here, one RPC family per file in `rpc/`.
+
+use crate::history_watch::HistoryWatch;
+use crate::matching::Matching;
+use crate::observer::NodeObserver;
+use crate::pb::workflowservice::workflow_service_server::WorkflowService;
+use crate::{status, validate};
+use perdura_engine::{ExecutionKey, GroupId, NamespaceRecord, ShardCommandKind, ShardReply, WorkflowKey};
+use perdura_raft::MultiRaft;
+use std::sync::Arc;
+use std::time::Duration;
+use temporalio_protos::temporal::api::workflowservice::v1 as ws;
+use tonic::{Request, Response, Status};
+
+/// The frontend of one node.
+#[derive(Clone)]
+pub struct Frontend {
+    pub(crate) raft: Arc<MultiRaft>,
+    pub(crate) matching: Arc<Matching>,
+    pub(crate) history: Arc<HistoryWatch>,
+}
+
+impl Frontend {
+    pub fn new(raft: Arc<MultiRaft>, observer: &NodeObserver) -> Frontend {
+        Frontend { raft, matching: Arc::clone(&observer.matching), history: Arc::clone(&observer.history) }
+    }
+
+    /// Ends every long poll so that a graceful shutdown is quick.
+    pub fn close(&self) {
+        self.matching.close();
+        self.history.close();
+    }
+
+    pub(crate) fn namespace(&self, name: &str) -> Result<NamespaceRecord, Status> {
+        validate::required_id("Namespace", name)?;
+        self.raft.read_meta(|meta| meta.namespace(name).cloned()).ok_or_else(|| status::namespace_not_found(name))
+    }
+
+    pub(crate) fn group_of(&self, namespace: &str, workflow_id: &str) -> GroupId {
+        self.raft.group_of(namespace, workflow_id)
+    }
+
+    /// Proposes a command to a group and returns the engine's reply, mapping both failure layers.
+    pub(crate) async fn propose(&self, group: GroupId, kind: ShardCommandKind) -> Result<ShardReply, Status> {
+        match self.raft.propose(group, kind).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(status::engine(error)),
+            Err(error) => Err(status::propose(error)),
+        }
+    }
+
+    /// The execution a request names: the given run, or the workflow's current run.
+    pub(crate) fn resolve_execution(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Result<(GroupId, ExecutionKey), Status> {
+        let group = self.group_of(namespace, workflow_id);
+        let key = WorkflowKey { namespace: namespace.to_string(), workflow_id: workflow_id.to_string() };
+        let run_id = if run_id.is_empty() {
+            self.raft
+                .read_shard(group, |state| state.current_run(&key).map(|current| current.run_id.clone()))
+                .flatten()
+                .ok_or_else(|| workflow_not_found(workflow_id))?
+        } else {
+            run_id.to_string()
+        };
+        let execution = ExecutionKey { namespace: namespace.to_string(), workflow_id: workflow_id.to_string(), run_id };
+        let exists = self.raft.read_shard(group, |state| state.execution(&execution).is_some()).unwrap_or(false);
+        if !exists {
+            return Err(workflow_not_found(workflow_id));
+        }
+        Ok((group, execution))
+    }
+}
+
+pub(crate) fn workflow_not_found(workflow_id: &str) -> Status {
+    Status::not_found(format!("workflow not found for ID: {workflow_id}"))
+}
+
+/// How long a long poll may wait: the server's limit, shortened to end before the client's
+/// `grpc-timeout` so the client gets an empty reply rather than DEADLINE_EXCEEDED.
+pub(crate) fn long_poll_wait<T>(request: &Request<T>) -> Duration {
+    let client = request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .map(|d| d.saturating_sub(Duration::from_millis(1500)));
+    client.map_or(crate::limits::LONG_POLL, |c| c.min(crate::limits::LONG_POLL))
+}
+
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl WorkflowService for Frontend {
+    async fn get_system_info(&self, _: Request<ws::GetSystemInfoRequest>) -> Rpc<ws::GetSystemInfoResponse> {
+        Ok(Response::new(crate::rpc::system::system_info()))
+    }
+
+    async fn register_namespace(&self, r: Request<ws::RegisterNamespaceRequest>) -> Rpc<ws::RegisterNamespaceResponse> {
+        self.rpc_register_namespace(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn describe_namespace(&self, r: Request<ws::DescribeNamespaceRequest>) -> Rpc<ws::DescribeNamespaceResponse> {
+        self.rpc_describe_namespace(r.into_inner()).map(Response::new)
+    }
+
+    async fn list_namespaces(&self, r: Request<ws::ListNamespacesRequest>) -> Rpc<ws::ListNamespacesResponse> {
+        self.rpc_list_namespaces(r.into_inner()).map(Response::new)
+    }
+
+    async fn start_workflow_execution(
+        &self,
+        r: Request<ws::StartWorkflowExecutionRequest>,
+    ) -> Rpc<ws::StartWorkflowExecutionResponse> {
+        self.rpc_start_workflow(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn poll_workflow_task_queue(
+        &self,
+        r: Request<ws::PollWorkflowTaskQueueRequest>,
+    ) -> Rpc<ws::PollWorkflowTaskQueueResponse> {
+        let wait = long_poll_wait(&r);
+        self.rpc_poll_workflow_task(r.into_inner(), wait).await.map(Response::new)
+    }
+
+    async fn poll_activity_task_queue(
+        &self,
+        r: Request<ws::PollActivityTaskQueueRequest>,
+    ) -> Rpc<ws::PollActivityTaskQueueResponse> {
+        let wait = long_poll_wait(&r);
+        self.rpc_poll_activity_task(r.into_inner(), wait).await.map(Response::new)
+    }
+
+    async fn respond_workflow_task_completed(
+        &self,
+        r: Request<ws::RespondWorkflowTaskCompletedRequest>,
+    ) -> Rpc<ws::RespondWorkflowTaskCompletedResponse> {
+        self.rpc_workflow_task_completed(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn respond_workflow_task_failed(
+        &self,
+        r: Request<ws::RespondWorkflowTaskFailedRequest>,
+    ) -> Rpc<ws::RespondWorkflowTaskFailedResponse> {
+        self.rpc_workflow_task_failed(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn respond_activity_task_completed(
+        &self,
+        r: Request<ws::RespondActivityTaskCompletedRequest>,
+    ) -> Rpc<ws::RespondActivityTaskCompletedResponse> {
+        self.rpc_activity_task_completed(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn respond_activity_task_failed(
+        &self,
+        r: Request<ws::RespondActivityTaskFailedRequest>,
+    ) -> Rpc<ws::RespondActivityTaskFailedResponse> {
+        self.rpc_activity_task_failed(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn get_workflow_execution_history(
+        &self,
+        r: Request<ws::GetWorkflowExecutionHistoryRequest>,
+    ) -> Rpc<ws::GetWorkflowExecutionHistoryResponse> {
+        let wait = long_poll_wait(&r);
+        self.rpc_get_history(r.into_inner(), wait).await.map(Response::new)
+    }
+
+    async fn describe_workflow_execution(
+        &self,
+        r: Request<ws::DescribeWorkflowExecutionRequest>,
+    ) -> Rpc<ws::DescribeWorkflowExecutionResponse> {
+        self.rpc_describe_workflow(r.into_inner()).map(Response::new)
+    }
+
+    async fn record_activity_task_heartbeat(
+        &self,
+        r: Request<ws::RecordActivityTaskHeartbeatRequest>,
+    ) -> Rpc<ws::RecordActivityTaskHeartbeatResponse> {
+        self.rpc_activity_heartbeat(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn signal_workflow_execution(
+        &self,
+        r: Request<ws::SignalWorkflowExecutionRequest>,
+    ) -> Rpc<ws::SignalWorkflowExecutionResponse> {
+        self.rpc_signal_workflow(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn terminate_workflow_execution(
+        &self,
+        r: Request<ws::TerminateWorkflowExecutionRequest>,
+    ) -> Rpc<ws::TerminateWorkflowExecutionResponse> {
+        self.rpc_terminate_workflow(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn shutdown_worker(&self, _: Request<ws::ShutdownWorkerRequest>) -> Rpc<ws::ShutdownWorkerResponse> {
+        // Stickiness is not implemented yet, so there is nothing to drop.
+        Ok(Response::new(ws::ShutdownWorkerResponse::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_header_units() {
+        assert_eq!(parse_grpc_timeout("70S"), Some(Duration::from_secs(70)));
+        assert_eq!(parse_grpc_timeout("69999m"), Some(Duration::from_millis(69_999)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! Connects applied Raft entries to this node's in-memory dispatch and history wake-ups.
+
+use crate::history_watch::HistoryWatch;
+use crate::matching::Matching;
+use perdura_engine::{GroupId, Notice};
+use perdura_raft::{ApplyObserver, MultiRaft};
+use std::sync::{Arc, OnceLock, Weak};
+
+pub struct NodeObserver {
+    pub matching: Arc<Matching>,
+    pub history: Arc<HistoryWatch>,
+    raft: OnceLock<Weak<MultiRaft>>,
+}
+
+impl NodeObserver {
+    pub fn new() -> Arc<NodeObserver> {
+        Arc::new(NodeObserver { matching: Matching::new(), history: HistoryWatch::new(), raft: OnceLock::new() })
+    }
+
+    /// Called once the router exists: queues every pending task of every group it leads.
+    pub fn attach(&self, raft: &Arc<MultiRaft>) {
+        let _ = self.raft.set(Arc::downgrade(raft));
+        for group in raft.shard_groups() {
+            self.rebuild(raft, group);
+        }
+    }
+
+    fn rebuild(&self, raft: &MultiRaft, group: GroupId) {
+        for task in raft.read_shard(group, |state| state.pending_tasks()).unwrap_or_default() {
+            self.matching.offer(task);
+        }
+    }
+}
+
+impl ApplyObserver for NodeObserver {
+    fn on_applied(&self, _group: GroupId, notices: &[Notice]) {
+        for notice in notices {
+            match notice {
+                Notice::TaskReady(task) => self.matching.offer(task.clone()),
+                Notice::HistoryAppended(execution) => self.history.appended(execution),
+                Notice::TimerArmed { .. } => {}
+            }
+        }
+    }
+
+    fn on_leadership(&self, group: GroupId, is_leader: bool) {
+        if !is_leader {
+            return;
+        }
+        if let Some(raft) = self.raft.get().and_then(Weak::upgrade) {
+            self.rebuild(&raft, group);
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! One file per RPC family. Each adds `rpc_*` methods to [`crate::Frontend`].
+
+pub(crate) mod describe;
+pub(crate) mod history;
+pub(crate) mod namespace;
+pub(crate) mod poll;
+pub(crate) mod respond;
+pub(crate) mod signal;
+pub(crate) mod start;
+pub(crate) mod system;
+pub(crate) mod time;

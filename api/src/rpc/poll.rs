@@ -1,0 +1,148 @@
+//! PollWorkflowTaskQueue and PollActivityTaskQueue: real long polls.
+//!
+//! A poll takes a task lease from matching, then proposes the task's "started" record to the
+//! task's group. Only a committed start is handed out; a task that turns out to be obsolete
+//! (completed, timed out, already started) is skipped and the poll goes on waiting.
+
+use super::history::HistoryToken;
+use super::time::{duration, timestamp};
+use crate::frontend::Frontend;
+use crate::limits::HISTORY_PAGE_SIZE;
+use crate::matching::QueueKey;
+use crate::{status, validate};
+use perdura_engine::{ActivityTaskInfo, ShardCommandKind, ShardReply, TaskKind, WorkflowTaskInfo};
+use std::time::{Duration, Instant};
+use temporalio_protos::temporal::api::common::v1::{ActivityType, WorkflowExecution, WorkflowType};
+use temporalio_protos::temporal::api::enums::v1::TaskQueueKind;
+use temporalio_protos::temporal::api::history::v1::History;
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1 as ws;
+use tonic::Status;
+use tracing::debug;
+
+impl Frontend {
+    pub(crate) async fn rpc_poll_workflow_task(&self, request: ws::PollWorkflowTaskQueueRequest, wait: Duration) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
+        self.namespace(&request.namespace)?;
+        let queue = request.task_queue.unwrap_or_default();
+        validate::required_id("TaskQueue", &queue.name)?;
+        let key = QueueKey { namespace: request.namespace.clone(), task_queue: queue.name.clone(), kind: TaskKind::Workflow };
+        if queue.kind == TaskQueueKind::Sticky as i32 {
+            // Sticky dispatch is not implemented: every task goes to the normal queue with full
+            // history, which the SDKs accept (TEMPORAL-WIRE.md §1.6). Park the sticky poller.
+            self.park(wait).await;
+            return Ok(ws::PollWorkflowTaskQueueResponse::default());
+        }
+        let deadline = Instant::now() + wait;
+        while let Some(lease) = self.matching.next_task(key.clone(), deadline.saturating_duration_since(Instant::now())).await {
+            let task = lease.task().clone();
+            let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
+            let kind = ShardCommandKind::RecordWorkflowTaskStarted {
+                execution: task.execution.clone(),
+                scheduled_event_id: task.scheduled_event_id,
+                identity: request.identity.clone(),
+                poll_request_id: uuid::Uuid::new_v4().to_string(),
+            };
+            match self.propose(group, kind).await {
+                Ok(ShardReply::WorkflowTaskStarted(info)) => {
+                    lease.consume();
+                    return self.workflow_task_response(group, info);
+                }
+                Ok(other) => return Err(status::internal(format!("unexpected reply to RecordWorkflowTaskStarted: {other:?}"))),
+                Err(error) if error.code() == tonic::Code::NotFound => {
+                    debug!(?task, "skipping obsolete workflow task");
+                    lease.consume();
+                }
+                // The lease drops here and the task goes back to its queue.
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(ws::PollWorkflowTaskQueueResponse::default())
+    }
+
+    pub(crate) async fn rpc_poll_activity_task(&self, request: ws::PollActivityTaskQueueRequest, wait: Duration) -> Result<ws::PollActivityTaskQueueResponse, Status> {
+        self.namespace(&request.namespace)?;
+        let queue = request.task_queue.unwrap_or_default();
+        validate::required_id("TaskQueue", &queue.name)?;
+        let key = QueueKey { namespace: request.namespace.clone(), task_queue: queue.name.clone(), kind: TaskKind::Activity };
+        let deadline = Instant::now() + wait;
+        while let Some(lease) = self.matching.next_task(key.clone(), deadline.saturating_duration_since(Instant::now())).await {
+            let task = lease.task().clone();
+            let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
+            let kind = ShardCommandKind::RecordActivityTaskStarted {
+                execution: task.execution.clone(),
+                scheduled_event_id: task.scheduled_event_id,
+                identity: request.identity.clone(),
+                poll_request_id: uuid::Uuid::new_v4().to_string(),
+            };
+            match self.propose(group, kind).await {
+                Ok(ShardReply::ActivityTaskStarted(info)) => {
+                    lease.consume();
+                    return Ok(activity_task_response(&task.execution.namespace, *info));
+                }
+                Ok(other) => return Err(status::internal(format!("unexpected reply to RecordActivityTaskStarted: {other:?}"))),
+                Err(error) if error.code() == tonic::Code::NotFound => {
+                    debug!(?task, "skipping obsolete activity task");
+                    lease.consume();
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(ws::PollActivityTaskQueueResponse::default())
+    }
+
+    async fn park(&self, wait: Duration) {
+        let key = QueueKey { namespace: String::new(), task_queue: String::new(), kind: TaskKind::Workflow };
+        // An unnamed queue never receives tasks: this waits for the timeout or shutdown.
+        let _ = self.matching.next_task(key, wait).await;
+    }
+
+    fn workflow_task_response(&self, group: perdura_engine::GroupId, info: WorkflowTaskInfo) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
+        let execution = &info.token.execution;
+        let page = usize::try_from(info.started_event_id).unwrap_or(0).min(HISTORY_PAGE_SIZE);
+        let events = self.raft.read_history(group, execution, 1, page).map_err(status::internal)?;
+        let next_page_token = match events.last() {
+            Some(last) if last.event_id < info.started_event_id => {
+                HistoryToken { run_id: execution.run_id.clone(), next_event_id: last.event_id + 1, last_event_id: info.started_event_id }.encode()
+            }
+            _ => Vec::new(),
+        };
+        Ok(ws::PollWorkflowTaskQueueResponse {
+            task_token: info.token.encode(),
+            workflow_execution: Some(WorkflowExecution { workflow_id: execution.workflow_id.clone(), run_id: execution.run_id.clone() }),
+            workflow_type: Some(WorkflowType { name: info.workflow_type }),
+            previous_started_event_id: info.previous_started_event_id,
+            started_event_id: info.started_event_id,
+            attempt: info.attempt,
+            history: Some(History { events }),
+            next_page_token,
+            workflow_execution_task_queue: Some(TaskQueue { name: info.task_queue, kind: TaskQueueKind::Normal as i32, normal_name: String::new() }),
+            scheduled_time: timestamp(info.scheduled_time_ms),
+            started_time: timestamp(info.started_time_ms),
+            ..Default::default()
+        })
+    }
+}
+
+fn activity_task_response(namespace: &str, info: ActivityTaskInfo) -> ws::PollActivityTaskQueueResponse {
+    let execution = &info.token.execution;
+    ws::PollActivityTaskQueueResponse {
+        task_token: info.token.encode(),
+        workflow_namespace: namespace.to_string(),
+        workflow_type: Some(WorkflowType { name: info.workflow_type }),
+        workflow_execution: Some(WorkflowExecution { workflow_id: execution.workflow_id.clone(), run_id: execution.run_id.clone() }),
+        activity_type: Some(ActivityType { name: info.activity_type }),
+        activity_id: info.activity_id,
+        header: info.header,
+        input: info.input,
+        heartbeat_details: info.heartbeat_details,
+        scheduled_time: timestamp(info.scheduled_time_ms),
+        current_attempt_scheduled_time: timestamp(info.current_attempt_scheduled_time_ms),
+        started_time: timestamp(info.started_time_ms),
+        attempt: info.attempt,
+        schedule_to_close_timeout: duration(info.schedule_to_close_timeout_ms),
+        start_to_close_timeout: duration(info.start_to_close_timeout_ms),
+        heartbeat_timeout: duration(info.heartbeat_timeout_ms),
+        retry_policy: info.retry_policy,
+        ..Default::default()
+    }
+}

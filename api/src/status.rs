@@ -1,0 +1,58 @@
+//! The one place where typed errors become gRPC statuses, with the details the SDKs decode
+//! (TEMPORAL-WIRE.md §1.5).
+
+use perdura_engine::EngineError;
+use perdura_raft::ProposeError;
+use prost::Message;
+use temporalio_protos::google::rpc::Status as RpcStatus;
+use temporalio_protos::temporal::api::errordetails::v1::{
+    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, WorkflowExecutionAlreadyStartedFailure,
+};
+use tonic::{Code, Status};
+
+const DETAILS_PREFIX: &str = "type.googleapis.com/";
+
+/// A status carrying one typed detail in `grpc-status-details-bin`.
+fn with_detail<M: Message + prost::Name>(code: Code, message: String, detail: M) -> Status {
+    let any = prost_wkt_types::Any { type_url: format!("{DETAILS_PREFIX}{}", M::full_name()), value: detail.encode_to_vec() };
+    let rpc = RpcStatus { code: code as i32, message: message.clone(), details: vec![any] };
+    Status::with_details(code, message, rpc.encode_to_vec().into())
+}
+
+pub fn engine(error: EngineError) -> Status {
+    let message = error.to_string();
+    match error {
+        EngineError::NotFound(_) => Status::not_found(message),
+        EngineError::AlreadyStarted { run_id, start_request_id, .. } => with_detail(
+            Code::AlreadyExists,
+            message,
+            WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id },
+        ),
+        EngineError::InvalidArgument(_) | EngineError::UnhandledCommand => Status::invalid_argument(message),
+        EngineError::FailedPrecondition(_) => Status::failed_precondition(message),
+        EngineError::NamespaceAlreadyExists(_) => {
+            with_detail(Code::AlreadyExists, message, NamespaceAlreadyExistsFailure {})
+        }
+        EngineError::ResourceExhausted(_) => Status::resource_exhausted(message),
+    }
+}
+
+/// Replication failures. Every one is UNAVAILABLE, which the SDKs retry; retrying is safe because
+/// every command is idempotent by request ID or guarded by a task token.
+pub fn propose(error: ProposeError) -> Status {
+    Status::unavailable(format!("{error}; retry"))
+}
+
+pub fn namespace_not_found(name: &str) -> Status {
+    with_detail(Code::NotFound, format!("Namespace {name} is not found."), NamespaceNotFoundFailure {
+        namespace: name.to_string(),
+    })
+}
+
+pub fn invalid(message: impl Into<String>) -> Status {
+    Status::invalid_argument(message.into())
+}
+
+pub fn internal(message: impl std::fmt::Display) -> Status {
+    Status::internal(message.to_string())
+}

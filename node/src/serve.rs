@@ -1,0 +1,108 @@
+//! Wires storage, Raft, the engine and the gRPC frontend into a running server.
+
+use crate::cli::ServeOptions;
+use anyhow::Context;
+use perdura_api::operator::Operator;
+use perdura_api::pb::operatorservice::operator_service_server::OperatorServiceServer;
+use perdura_api::pb::workflowservice::workflow_service_server::WorkflowServiceServer;
+use perdura_api::{Frontend, NodeObserver, limits};
+use perdura_engine::{EngineError, MetaCommand, NamespaceRecord};
+use perdura_raft::{MultiRaft, RaftConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tonic::codec::CompressionEncoding;
+use tracing::{info, warn};
+
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
+    // An ephemeral data dir lives as long as this guard.
+    let (data_dir, _ephemeral) = match &options.data_dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let dir = tempfile::Builder::new().prefix("perdura-").tempdir().context("create a temporary data dir")?;
+            (dir.path().to_path_buf(), Some(dir))
+        }
+    };
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("create data dir {}", data_dir.display()))?;
+    let address = SocketAddr::new(options.ip, options.port);
+    // Bind before opening storage so a busy port fails fast and leaves the data dir untouched.
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("listen on {address}"))?;
+
+    let observer = NodeObserver::new();
+    let config = RaftConfig { node_id: 1, data_dir: data_dir.clone(), shard_groups: options.groups };
+    let raft = MultiRaft::open_single_node(config, observer.clone()).await.context("open the node's Raft groups")?;
+    observer.attach(&raft);
+    for name in &options.namespaces {
+        register_namespace(&raft, name).await?;
+    }
+    let frontend = Frontend::new(Arc::clone(&raft), &observer);
+
+    info!(%address, data_dir = %data_dir.display(), groups = ?raft.shard_groups(), "Perdura dev server ready");
+    eprintln!("Perdura dev server listening on {address} (data dir {})", data_dir.display());
+
+    let workflow_service = WorkflowServiceServer::new(frontend.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES);
+    let operator_service = OperatorServiceServer::new(Operator)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let closing = frontend.clone();
+    tonic::transport::Server::builder()
+        .add_service(workflow_service)
+        .add_service(operator_service)
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+            shutdown_signal().await;
+            info!("shutting down");
+            closing.close();
+        })
+        .await
+        .context("gRPC server")?;
+    raft.shutdown().await;
+    info!("stopped cleanly");
+    Ok(())
+}
+
+async fn register_namespace(raft: &MultiRaft, name: &str) -> anyhow::Result<()> {
+    let record = NamespaceRecord {
+        name: name.to_string(),
+        id: uuid::Uuid::new_v4().to_string(),
+        description: String::new(),
+        owner_email: String::new(),
+        retention_ms: 3 * 24 * 3600 * 1000,
+        registered_at_ms: 0,
+    };
+    match raft.propose_meta(MetaCommand::RegisterNamespace(record)).await {
+        Ok(Ok(_)) | Ok(Err(EngineError::NamespaceAlreadyExists(_))) => Ok(()),
+        Ok(Err(error)) => Err(anyhow::anyhow!("register namespace {name}: {error}")),
+        Err(error) => Err(anyhow::anyhow!("register namespace {name}: {error}")),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
