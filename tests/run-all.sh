@@ -108,7 +108,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
 # ------------------------------------------------------------------ phases
 
 phase_deps() {
-  local pkgs=(libclang1-14 libclang-common-14-dev) missing=()
+  # ccache: tools/cc and tools/cxx (.cargo/config.toml) compile the bundled RocksDB through it when present.
+  local pkgs=(libclang1-14 libclang-common-14-dev ccache) missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
