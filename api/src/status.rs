@@ -26,7 +26,7 @@ pub fn engine(error: EngineError) -> Status {
         EngineError::AlreadyStarted { run_id, start_request_id, .. } => with_detail(
             Code::AlreadyExists,
             message,
-            WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id },
+            WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() },
         ),
         EngineError::InvalidArgument(_) | EngineError::UnhandledCommand => Status::invalid_argument(message),
         EngineError::FailedPrecondition(_) => Status::failed_precondition(message),

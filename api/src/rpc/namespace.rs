@@ -67,7 +67,7 @@ fn describe(record: &NamespaceRecord) -> ws::DescribeNamespaceResponse {
         }),
         replication_config: Some(NamespaceReplicationConfig {
             active_cluster_name: "active".into(),
-            clusters: vec![ClusterReplicationConfig { cluster_name: "active".into() }],
+            clusters: vec![ClusterReplicationConfig { cluster_name: "active".into(), ..Default::default() }],
             ..Default::default()
         }),
         ..Default::default()
