@@ -13,6 +13,9 @@ use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tracing::{info, warn};
 
+/// How long a graceful shutdown waits for open connections before stopping anyway.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
@@ -54,17 +57,26 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let operator_service = OperatorServiceServer::new(Operator)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-    let closing = frontend.clone();
-    tonic::transport::Server::builder()
-        .add_service(workflow_service)
-        .add_service(operator_service)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
-            shutdown_signal().await;
-            info!("shutting down");
-            closing.close();
-        })
-        .await
-        .context("gRPC server")?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(workflow_service)
+            .add_service(operator_service)
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+                let _ = stop_rx.await;
+            }),
+    );
+    shutdown_signal().await;
+    info!("shutting down");
+    // End every long poll first, then let in-flight calls finish; a client that keeps its
+    // connection open cannot hold the server past the grace period.
+    frontend.close();
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(Ok(result)) => result.context("gRPC server")?,
+        Ok(Err(join)) => warn!(error = %join, "gRPC server task failed"),
+        Err(_) => warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them"),
+    }
     raft.shutdown().await;
     info!("stopped cleanly");
     Ok(())

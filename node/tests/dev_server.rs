@@ -86,7 +86,7 @@ fn describe_request(workflow_id: &str, run_id: &str) -> ws::DescribeWorkflowExec
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_dev_form_serves_validates_and_survives_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
