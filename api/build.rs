@@ -5,12 +5,15 @@
 use prost::Message;
 use std::{env, fs};
 
-const SERVICES: [&str; 2] =
-    ["temporal/api/workflowservice/v1/service.proto", "temporal/api/operatorservice/v1/service.proto"];
+const SERVICES: [&str; 2] = [
+    "temporal/api/workflowservice/v1/service.proto",
+    "temporal/api/operatorservice/v1/service.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = env::var("DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH")
-        .map_err(|_| "temporalio-protos must be a direct dependency (DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH)")?;
+    let path = env::var("DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH").map_err(
+        |_| "temporalio-protos must be a direct dependency (DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH)",
+    )?;
     println!("cargo:rerun-if-changed={path}");
     let bytes = fs::read(&path)?;
     let mut fds = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;

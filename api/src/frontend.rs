@@ -5,7 +5,9 @@ use crate::matching::Matching;
 use crate::observer::NodeObserver;
 use crate::pb::workflowservice::workflow_service_server::WorkflowService;
 use crate::{status, validate};
-use perdura_engine::{ExecutionKey, GroupId, NamespaceRecord, ShardCommandKind, ShardReply, WorkflowKey};
+use perdura_engine::{
+    ExecutionKey, GroupId, NamespaceRecord, ShardCommandKind, ShardReply, WorkflowKey,
+};
 use perdura_raft::MultiRaft;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +24,11 @@ pub struct Frontend {
 
 impl Frontend {
     pub fn new(raft: Arc<MultiRaft>, observer: &NodeObserver) -> Frontend {
-        Frontend { raft, matching: Arc::clone(&observer.matching), history: Arc::clone(&observer.history) }
+        Frontend {
+            raft,
+            matching: Arc::clone(&observer.matching),
+            history: Arc::clone(&observer.history),
+        }
     }
 
     /// Ends every long poll so that a graceful shutdown is quick.
@@ -33,7 +39,9 @@ impl Frontend {
 
     pub(crate) fn namespace(&self, name: &str) -> Result<NamespaceRecord, Status> {
         validate::required_id("Namespace", name)?;
-        self.raft.read_meta(|meta| meta.namespace(name).cloned()).ok_or_else(|| status::namespace_not_found(name))
+        self.raft
+            .read_meta(|meta| meta.namespace(name).cloned())
+            .ok_or_else(|| status::namespace_not_found(name))
     }
 
     pub(crate) fn group_of(&self, namespace: &str, workflow_id: &str) -> GroupId {
@@ -41,7 +49,11 @@ impl Frontend {
     }
 
     /// Proposes a command to a group and returns the engine's reply, mapping both failure layers.
-    pub(crate) async fn propose(&self, group: GroupId, kind: ShardCommandKind) -> Result<ShardReply, Status> {
+    pub(crate) async fn propose(
+        &self,
+        group: GroupId,
+        kind: ShardCommandKind,
+    ) -> Result<ShardReply, Status> {
         match self.raft.propose(group, kind).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(error)) => Err(status::engine(error)),
@@ -50,19 +62,38 @@ impl Frontend {
     }
 
     /// The execution a request names: the given run, or the workflow's current run.
-    pub(crate) fn resolve_execution(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Result<(GroupId, ExecutionKey), Status> {
+    pub(crate) fn resolve_execution(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> Result<(GroupId, ExecutionKey), Status> {
         let group = self.group_of(namespace, workflow_id);
-        let key = WorkflowKey { namespace: namespace.to_string(), workflow_id: workflow_id.to_string() };
+        let key = WorkflowKey {
+            namespace: namespace.to_string(),
+            workflow_id: workflow_id.to_string(),
+        };
         let run_id = if run_id.is_empty() {
             self.raft
-                .read_shard(group, |state| state.current_run(&key).map(|current| current.run_id.clone()))
+                .read_shard(group, |state| {
+                    state
+                        .current_run(&key)
+                        .map(|current| current.run_id.clone())
+                })
                 .flatten()
                 .ok_or_else(|| workflow_not_found(workflow_id))?
         } else {
             run_id.to_string()
         };
-        let execution = ExecutionKey { namespace: namespace.to_string(), workflow_id: workflow_id.to_string(), run_id };
-        let exists = self.raft.read_shard(group, |state| state.execution(&execution).is_some()).unwrap_or(false);
+        let execution = ExecutionKey {
+            namespace: namespace.to_string(),
+            workflow_id: workflow_id.to_string(),
+            run_id,
+        };
+        let exists = self
+            .raft
+            .read_shard(group, |state| state.execution(&execution).is_some())
+            .unwrap_or(false);
         if !exists {
             return Err(workflow_not_found(workflow_id));
         }
@@ -83,7 +114,9 @@ pub(crate) fn long_poll_wait<T>(request: &Request<T>) -> Duration {
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)
         .map(|d| d.saturating_sub(Duration::from_millis(1500)));
-    client.map_or(crate::limits::LONG_POLL, |c| c.min(crate::limits::LONG_POLL))
+    client.map_or(crate::limits::LONG_POLL, |c| {
+        c.min(crate::limits::LONG_POLL)
+    })
 }
 
 fn parse_grpc_timeout(value: &str) -> Option<Duration> {
@@ -104,19 +137,34 @@ type Rpc<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl WorkflowService for Frontend {
-    async fn get_system_info(&self, _: Request<ws::GetSystemInfoRequest>) -> Rpc<ws::GetSystemInfoResponse> {
+    async fn get_system_info(
+        &self,
+        _: Request<ws::GetSystemInfoRequest>,
+    ) -> Rpc<ws::GetSystemInfoResponse> {
         Ok(Response::new(crate::rpc::system::system_info()))
     }
 
-    async fn register_namespace(&self, r: Request<ws::RegisterNamespaceRequest>) -> Rpc<ws::RegisterNamespaceResponse> {
-        self.rpc_register_namespace(r.into_inner()).await.map(Response::new)
+    async fn register_namespace(
+        &self,
+        r: Request<ws::RegisterNamespaceRequest>,
+    ) -> Rpc<ws::RegisterNamespaceResponse> {
+        self.rpc_register_namespace(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn describe_namespace(&self, r: Request<ws::DescribeNamespaceRequest>) -> Rpc<ws::DescribeNamespaceResponse> {
-        self.rpc_describe_namespace(r.into_inner()).map(Response::new)
+    async fn describe_namespace(
+        &self,
+        r: Request<ws::DescribeNamespaceRequest>,
+    ) -> Rpc<ws::DescribeNamespaceResponse> {
+        self.rpc_describe_namespace(r.into_inner())
+            .map(Response::new)
     }
 
-    async fn list_namespaces(&self, r: Request<ws::ListNamespacesRequest>) -> Rpc<ws::ListNamespacesResponse> {
+    async fn list_namespaces(
+        &self,
+        r: Request<ws::ListNamespacesRequest>,
+    ) -> Rpc<ws::ListNamespacesResponse> {
         self.rpc_list_namespaces(r.into_inner()).map(Response::new)
     }
 
@@ -124,7 +172,9 @@ impl WorkflowService for Frontend {
         &self,
         r: Request<ws::StartWorkflowExecutionRequest>,
     ) -> Rpc<ws::StartWorkflowExecutionResponse> {
-        self.rpc_start_workflow(r.into_inner()).await.map(Response::new)
+        self.rpc_start_workflow(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn poll_workflow_task_queue(
@@ -132,7 +182,9 @@ impl WorkflowService for Frontend {
         r: Request<ws::PollWorkflowTaskQueueRequest>,
     ) -> Rpc<ws::PollWorkflowTaskQueueResponse> {
         let wait = long_poll_wait(&r);
-        self.rpc_poll_workflow_task(r.into_inner(), wait).await.map(Response::new)
+        self.rpc_poll_workflow_task(r.into_inner(), wait)
+            .await
+            .map(Response::new)
     }
 
     async fn poll_activity_task_queue(
@@ -140,35 +192,45 @@ impl WorkflowService for Frontend {
         r: Request<ws::PollActivityTaskQueueRequest>,
     ) -> Rpc<ws::PollActivityTaskQueueResponse> {
         let wait = long_poll_wait(&r);
-        self.rpc_poll_activity_task(r.into_inner(), wait).await.map(Response::new)
+        self.rpc_poll_activity_task(r.into_inner(), wait)
+            .await
+            .map(Response::new)
     }
 
     async fn respond_workflow_task_completed(
         &self,
         r: Request<ws::RespondWorkflowTaskCompletedRequest>,
     ) -> Rpc<ws::RespondWorkflowTaskCompletedResponse> {
-        self.rpc_workflow_task_completed(r.into_inner()).await.map(Response::new)
+        self.rpc_workflow_task_completed(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn respond_workflow_task_failed(
         &self,
         r: Request<ws::RespondWorkflowTaskFailedRequest>,
     ) -> Rpc<ws::RespondWorkflowTaskFailedResponse> {
-        self.rpc_workflow_task_failed(r.into_inner()).await.map(Response::new)
+        self.rpc_workflow_task_failed(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn respond_activity_task_completed(
         &self,
         r: Request<ws::RespondActivityTaskCompletedRequest>,
     ) -> Rpc<ws::RespondActivityTaskCompletedResponse> {
-        self.rpc_activity_task_completed(r.into_inner()).await.map(Response::new)
+        self.rpc_activity_task_completed(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn respond_activity_task_failed(
         &self,
         r: Request<ws::RespondActivityTaskFailedRequest>,
     ) -> Rpc<ws::RespondActivityTaskFailedResponse> {
-        self.rpc_activity_task_failed(r.into_inner()).await.map(Response::new)
+        self.rpc_activity_task_failed(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn get_workflow_execution_history(
@@ -176,38 +238,50 @@ impl WorkflowService for Frontend {
         r: Request<ws::GetWorkflowExecutionHistoryRequest>,
     ) -> Rpc<ws::GetWorkflowExecutionHistoryResponse> {
         let wait = long_poll_wait(&r);
-        self.rpc_get_history(r.into_inner(), wait).await.map(Response::new)
+        self.rpc_get_history(r.into_inner(), wait)
+            .await
+            .map(Response::new)
     }
 
     async fn describe_workflow_execution(
         &self,
         r: Request<ws::DescribeWorkflowExecutionRequest>,
     ) -> Rpc<ws::DescribeWorkflowExecutionResponse> {
-        self.rpc_describe_workflow(r.into_inner()).map(Response::new)
+        self.rpc_describe_workflow(r.into_inner())
+            .map(Response::new)
     }
 
     async fn record_activity_task_heartbeat(
         &self,
         r: Request<ws::RecordActivityTaskHeartbeatRequest>,
     ) -> Rpc<ws::RecordActivityTaskHeartbeatResponse> {
-        self.rpc_activity_heartbeat(r.into_inner()).await.map(Response::new)
+        self.rpc_activity_heartbeat(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn signal_workflow_execution(
         &self,
         r: Request<ws::SignalWorkflowExecutionRequest>,
     ) -> Rpc<ws::SignalWorkflowExecutionResponse> {
-        self.rpc_signal_workflow(r.into_inner()).await.map(Response::new)
+        self.rpc_signal_workflow(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn terminate_workflow_execution(
         &self,
         r: Request<ws::TerminateWorkflowExecutionRequest>,
     ) -> Rpc<ws::TerminateWorkflowExecutionResponse> {
-        self.rpc_terminate_workflow(r.into_inner()).await.map(Response::new)
+        self.rpc_terminate_workflow(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn shutdown_worker(&self, _: Request<ws::ShutdownWorkerRequest>) -> Rpc<ws::ShutdownWorkerResponse> {
+    async fn shutdown_worker(
+        &self,
+        _: Request<ws::ShutdownWorkerRequest>,
+    ) -> Rpc<ws::ShutdownWorkerResponse> {
         // Stickiness is not implemented yet, so there is nothing to drop.
         Ok(Response::new(ws::ShutdownWorkerResponse::default()))
     }
@@ -220,7 +294,10 @@ mod tests {
     #[test]
     fn grpc_timeout_header_units() {
         assert_eq!(parse_grpc_timeout("70S"), Some(Duration::from_secs(70)));
-        assert_eq!(parse_grpc_timeout("69999m"), Some(Duration::from_millis(69_999)));
+        assert_eq!(
+            parse_grpc_timeout("69999m"),
+            Some(Duration::from_millis(69_999))
+        );
         assert_eq!(parse_grpc_timeout("x"), None);
         assert_eq!(parse_grpc_timeout(""), None);
     }

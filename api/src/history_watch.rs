@@ -28,11 +28,20 @@ impl HistoryWatch {
             let mut watched = self.watched.lock().expect("history watch lock poisoned");
             Arc::clone(watched.entry(key.clone()).or_default())
         };
-        Watcher { watch: self, key: key.clone(), notify }
+        Watcher {
+            watch: self,
+            key: key.clone(),
+            notify,
+        }
     }
 
     pub fn appended(&self, key: &ExecutionKey) {
-        if let Some(notify) = self.watched.lock().expect("history watch lock poisoned").get(key) {
+        if let Some(notify) = self
+            .watched
+            .lock()
+            .expect("history watch lock poisoned")
+            .get(key)
+        {
             notify.notify_waiters();
         }
     }
@@ -40,7 +49,12 @@ impl HistoryWatch {
     /// Ends every wait (shutdown).
     pub fn close(&self) {
         self.closing.notify_waiters();
-        for notify in self.watched.lock().expect("history watch lock poisoned").values() {
+        for notify in self
+            .watched
+            .lock()
+            .expect("history watch lock poisoned")
+            .values()
+        {
             notify.notify_waiters();
         }
     }
@@ -67,7 +81,11 @@ impl Watcher<'_> {
 
 impl Drop for Watcher<'_> {
     fn drop(&mut self) {
-        let mut watched = self.watch.watched.lock().expect("history watch lock poisoned");
+        let mut watched = self
+            .watch
+            .watched
+            .lock()
+            .expect("history watch lock poisoned");
         // The map holds one reference and this watcher another: nobody else is watching.
         if Arc::strong_count(&self.notify) == 2 {
             watched.remove(&self.key);

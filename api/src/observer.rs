@@ -14,7 +14,11 @@ pub struct NodeObserver {
 
 impl NodeObserver {
     pub fn new() -> Arc<NodeObserver> {
-        Arc::new(NodeObserver { matching: Matching::new(), history: HistoryWatch::new(), raft: OnceLock::new() })
+        Arc::new(NodeObserver {
+            matching: Matching::new(),
+            history: HistoryWatch::new(),
+            raft: OnceLock::new(),
+        })
     }
 
     /// Called once the router exists: queues every pending task of every group it leads.
@@ -26,7 +30,10 @@ impl NodeObserver {
     }
 
     fn rebuild(&self, raft: &MultiRaft, group: GroupId) {
-        for task in raft.read_shard(group, |state| state.pending_tasks()).unwrap_or_default() {
+        for task in raft
+            .read_shard(group, |state| state.pending_tasks())
+            .unwrap_or_default()
+        {
             self.matching.offer(task);
         }
     }

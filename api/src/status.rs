@@ -14,8 +14,15 @@ const DETAILS_PREFIX: &str = "type.googleapis.com/";
 
 /// A status carrying one typed detail in `grpc-status-details-bin`.
 fn with_detail<M: Message + prost::Name>(code: Code, message: String, detail: M) -> Status {
-    let any = prost_wkt_types::Any { type_url: format!("{DETAILS_PREFIX}{}", M::full_name()), value: detail.encode_to_vec() };
-    let rpc = RpcStatus { code: code as i32, message: message.clone(), details: vec![any] };
+    let any = prost_wkt_types::Any {
+        type_url: format!("{DETAILS_PREFIX}{}", M::full_name()),
+        value: detail.encode_to_vec(),
+    };
+    let rpc = RpcStatus {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![any],
+    };
     Status::with_details(code, message, rpc.encode_to_vec().into())
 }
 
@@ -23,16 +30,28 @@ pub fn engine(error: EngineError) -> Status {
     let message = error.to_string();
     match error {
         EngineError::NotFound(_) => Status::not_found(message),
-        EngineError::AlreadyStarted { run_id, start_request_id, .. } => with_detail(
+        EngineError::AlreadyStarted {
+            run_id,
+            start_request_id,
+            ..
+        } => with_detail(
             Code::AlreadyExists,
             message,
-            WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() },
+            WorkflowExecutionAlreadyStartedFailure {
+                start_request_id,
+                run_id,
+                ..Default::default()
+            },
         ),
-        EngineError::InvalidArgument(_) | EngineError::UnhandledCommand => Status::invalid_argument(message),
-        EngineError::FailedPrecondition(_) => Status::failed_precondition(message),
-        EngineError::NamespaceAlreadyExists(_) => {
-            with_detail(Code::AlreadyExists, message, NamespaceAlreadyExistsFailure {})
+        EngineError::InvalidArgument(_) | EngineError::UnhandledCommand => {
+            Status::invalid_argument(message)
         }
+        EngineError::FailedPrecondition(_) => Status::failed_precondition(message),
+        EngineError::NamespaceAlreadyExists(_) => with_detail(
+            Code::AlreadyExists,
+            message,
+            NamespaceAlreadyExistsFailure {},
+        ),
         EngineError::ResourceExhausted(_) => Status::resource_exhausted(message),
     }
 }
@@ -44,9 +63,13 @@ pub fn propose(error: ProposeError) -> Status {
 }
 
 pub fn namespace_not_found(name: &str) -> Status {
-    with_detail(Code::NotFound, format!("Namespace {name} is not found."), NamespaceNotFoundFailure {
-        namespace: name.to_string(),
-    })
+    with_detail(
+        Code::NotFound,
+        format!("Namespace {name} is not found."),
+        NamespaceNotFoundFailure {
+            namespace: name.to_string(),
+        },
+    )
 }
 
 pub fn invalid(message: impl Into<String>) -> Status {

@@ -18,7 +18,9 @@ pub fn required_id(field: &str, value: &str) -> Result<(), Status> {
 /// An optional identifier: at most [`MAX_ID_BYTES`].
 pub fn optional_id(field: &str, value: &str) -> Result<(), Status> {
     if value.len() > MAX_ID_BYTES {
-        return Err(status::invalid(format!("{field} exceeds length limit of {MAX_ID_BYTES} bytes.")));
+        return Err(status::invalid(format!(
+            "{field} exceeds length limit of {MAX_ID_BYTES} bytes."
+        )));
     }
     Ok(())
 }
@@ -71,17 +73,34 @@ mod tests {
 
     #[test]
     fn ids_are_required_and_bounded() {
-        assert_eq!(required_id("WorkflowId", "").unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            required_id("WorkflowId", "").unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
         assert!(required_id("WorkflowId", "x").is_ok());
         assert!(required_id("WorkflowId", &"x".repeat(MAX_ID_BYTES + 1)).is_err());
     }
 
     #[test]
     fn blobs_over_the_limit_are_rejected() {
-        let small = Payloads { payloads: vec![Payload { data: vec![0; 10], ..Default::default() }] };
+        let small = Payloads {
+            payloads: vec![Payload {
+                data: vec![0; 10],
+                ..Default::default()
+            }],
+        };
         assert!(blob("Input", Some(&small)).is_ok());
-        let big = Payloads { payloads: vec![Payload { data: vec![0; MAX_BLOB_BYTES + 1], ..Default::default() }] };
+        let big = Payloads {
+            payloads: vec![Payload {
+                data: vec![0; MAX_BLOB_BYTES + 1],
+                ..Default::default()
+            }],
+        };
         let err = blob("Input", Some(&big)).unwrap_err();
-        assert!(err.message().contains("exceeds the blob size limit"), "{}", err.message());
+        assert!(
+            err.message().contains("exceeds the blob size limit"),
+            "{}",
+            err.message()
+        );
     }
 }

@@ -12,14 +12,25 @@ use tokio::sync::{Semaphore, oneshot};
 use tonic::transport::Channel;
 
 pub async fn run(options: Options) -> anyhow::Result<String> {
-    let channel = Channel::from_shared(options.addr.clone())?.connect().await?;
+    let channel = Channel::from_shared(options.addr.clone())?
+        .connect()
+        .await?;
     let client = WorkflowServiceClient::new(channel).max_decoding_message_size(64 << 20);
     let queue = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let done: Completions = Arc::default();
     let mut pollers = Vec::new();
     for _ in 0..options.pollers {
-        pollers.push(tokio::spawn(workflow_poller(client.clone(), options.namespace.clone(), queue.clone(), Arc::clone(&done))));
-        pollers.push(tokio::spawn(activity_poller(client.clone(), options.namespace.clone(), queue.clone())));
+        pollers.push(tokio::spawn(workflow_poller(
+            client.clone(),
+            options.namespace.clone(),
+            queue.clone(),
+            Arc::clone(&done),
+        )));
+        pollers.push(tokio::spawn(activity_poller(
+            client.clone(),
+            options.namespace.clone(),
+            queue.clone(),
+        )));
     }
     let limit = Arc::new(Semaphore::new(options.concurrency));
     let began = Instant::now();
@@ -27,23 +38,39 @@ pub async fn run(options: Options) -> anyhow::Result<String> {
     for i in 0..options.workflows {
         let permit = Arc::clone(&limit).acquire_owned().await?;
         let mut client = client.clone();
-        let (namespace, queue, done) = (options.namespace.clone(), queue.clone(), Arc::clone(&done));
+        let (namespace, queue, done) =
+            (options.namespace.clone(), queue.clone(), Arc::clone(&done));
         runs.push(tokio::spawn(async move {
             let workflow_id = format!("{queue}-{i}");
             let (sender, receiver) = oneshot::channel();
-            done.lock().expect("completions lock").insert(workflow_id.clone(), sender);
+            done.lock()
+                .expect("completions lock")
+                .insert(workflow_id.clone(), sender);
             let start = Instant::now();
             let request = ws::StartWorkflowExecutionRequest {
                 namespace,
                 workflow_id,
-                workflow_type: Some(WorkflowType { name: "bench".into() }),
-                task_queue: Some(TaskQueue { name: queue, ..Default::default() }),
-                input: Some(Payloads { payloads: vec![Payload { data: b"\"x\"".to_vec(), ..Default::default() }] }),
+                workflow_type: Some(WorkflowType {
+                    name: "bench".into(),
+                }),
+                task_queue: Some(TaskQueue {
+                    name: queue,
+                    ..Default::default()
+                }),
+                input: Some(Payloads {
+                    payloads: vec![Payload {
+                        data: b"\"x\"".to_vec(),
+                        ..Default::default()
+                    }],
+                }),
                 request_id: uuid::Uuid::new_v4().to_string(),
                 ..Default::default()
             };
             let started = client.start_workflow_execution(request).await.is_ok();
-            let completed = started && tokio::time::timeout(Duration::from_secs(120), receiver).await.is_ok_and(|r| r.is_ok());
+            let completed = started
+                && tokio::time::timeout(Duration::from_secs(120), receiver)
+                    .await
+                    .is_ok_and(|r| r.is_ok());
             drop(permit);
             completed.then(|| start.elapsed())
         }));
@@ -63,7 +90,12 @@ pub async fn run(options: Options) -> anyhow::Result<String> {
     Ok(report(&options, &mut latencies, failed, elapsed))
 }
 
-fn report(options: &Options, latencies: &mut [Duration], failed: usize, elapsed: Duration) -> String {
+fn report(
+    options: &Options,
+    latencies: &mut [Duration],
+    failed: usize,
+    elapsed: Duration,
+) -> String {
     latencies.sort();
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {

@@ -31,7 +31,9 @@ pub struct Options {
 
 fn main() -> anyhow::Result<()> {
     let options = Options::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let report = runtime.block_on(load::run(options.clone()))?;
     println!("{report}");
     Ok(())

@@ -6,7 +6,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "perdura", version, about = "Durable-execution workflow server that speaks the Temporal API")]
+#[command(
+    name = "perdura",
+    version,
+    about = "Durable-execution workflow server that speaks the Temporal API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,7 +85,9 @@ impl Cli {
                 namespaces: args.namespaces,
                 log_level: args.log_level,
             }),
-            Command::Server { command: ServerCommand::StartDev { args } } => start_dev_args::parse(&args),
+            Command::Server {
+                command: ServerCommand::StartDev { args },
+            } => start_dev_args::parse(&args),
         }
     }
 }
@@ -92,11 +98,15 @@ mod tests {
 
     #[test]
     fn dev_defaults() {
-        let options = Cli::parse_from(["perdura", "dev"]).into_options().expect("parse");
+        let options = Cli::parse_from(["perdura", "dev"])
+            .into_options()
+            .expect("parse");
         assert_eq!(options.data_dir, Some(PathBuf::from("perdura-data")));
         assert_eq!(options.port, 7233);
         assert_eq!(options.groups, 4);
-        let ephemeral = Cli::parse_from(["perdura", "dev", "--ephemeral", "--port", "9000"]).into_options().expect("parse");
+        let ephemeral = Cli::parse_from(["perdura", "dev", "--ephemeral", "--port", "9000"])
+            .into_options()
+            .expect("parse");
         assert_eq!(ephemeral.data_dir, None);
         assert_eq!(ephemeral.port, 9000);
     }

@@ -17,6 +17,8 @@ fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     let options = cli.into_options()?;
     serve::init_logging(&options.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve::run(options))
 }

@@ -20,7 +20,10 @@ pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
@@ -28,18 +31,30 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let (data_dir, _ephemeral) = match &options.data_dir {
         Some(dir) => (dir.clone(), None),
         None => {
-            let dir = tempfile::Builder::new().prefix("perdura-").tempdir().context("create a temporary data dir")?;
+            let dir = tempfile::Builder::new()
+                .prefix("perdura-")
+                .tempdir()
+                .context("create a temporary data dir")?;
             (dir.path().to_path_buf(), Some(dir))
         }
     };
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("create data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("create data dir {}", data_dir.display()))?;
     let address = SocketAddr::new(options.ip, options.port);
     // Bind before opening storage so a busy port fails fast and leaves the data dir untouched.
-    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("listen on {address}"))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listen on {address}"))?;
 
     let observer = NodeObserver::new();
-    let config = RaftConfig { node_id: 1, data_dir: data_dir.clone(), shard_groups: options.groups };
-    let raft = MultiRaft::open_single_node(config, observer.clone()).await.context("open the node's Raft groups")?;
+    let config = RaftConfig {
+        node_id: 1,
+        data_dir: data_dir.clone(),
+        shard_groups: options.groups,
+    };
+    let raft = MultiRaft::open_single_node(config, observer.clone())
+        .await
+        .context("open the node's Raft groups")?;
     observer.attach(&raft);
     for name in &options.namespaces {
         register_namespace(&raft, name).await?;
@@ -47,7 +62,10 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let frontend = Frontend::new(Arc::clone(&raft), &observer);
 
     info!(%address, data_dir = %data_dir.display(), groups = ?raft.shard_groups(), "Perdura dev server ready");
-    eprintln!("Perdura dev server listening on {address} (data dir {})", data_dir.display());
+    eprintln!(
+        "Perdura dev server listening on {address} (data dir {})",
+        data_dir.display()
+    );
 
     let workflow_service = WorkflowServiceServer::new(frontend.clone())
         .accept_compressed(CompressionEncoding::Gzip)
@@ -62,9 +80,12 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         tonic::transport::Server::builder()
             .add_service(workflow_service)
             .add_service(operator_service)
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
-                let _ = stop_rx.await;
-            }),
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async move {
+                    let _ = stop_rx.await;
+                },
+            ),
     );
     shutdown_signal().await;
     info!("shutting down");
@@ -91,7 +112,10 @@ async fn register_namespace(raft: &MultiRaft, name: &str) -> anyhow::Result<()> 
         retention_ms: 3 * 24 * 3600 * 1000,
         registered_at_ms: 0,
     };
-    match raft.propose_meta(MetaCommand::RegisterNamespace(record)).await {
+    match raft
+        .propose_meta(MetaCommand::RegisterNamespace(record))
+        .await
+    {
         Ok(Ok(_)) | Ok(Err(EngineError::NamespaceAlreadyExists(_))) => Ok(()),
         Ok(Err(error)) => Err(anyhow::anyhow!("register namespace {name}: {error}")),
         Err(error) => Err(anyhow::anyhow!("register namespace {name}: {error}")),

@@ -5,7 +5,12 @@ use crate::cli::ServeOptions;
 use anyhow::{Context, bail};
 
 /// Dev-server flags that take no value.
-const BOOLEAN_FLAGS: [&str; 4] = ["--headless", "--ui-public-path-disable", "--sqlite-pragma-disable", "--help"];
+const BOOLEAN_FLAGS: [&str; 4] = [
+    "--headless",
+    "--ui-public-path-disable",
+    "--sqlite-pragma-disable",
+    "--help",
+];
 
 pub fn parse(args: &[String]) -> anyhow::Result<ServeOptions> {
     let mut options = ServeOptions {
@@ -19,7 +24,9 @@ pub fn parse(args: &[String]) -> anyhow::Result<ServeOptions> {
     let mut i = 0;
     while i < args.len() {
         let (flag, inline) = match args[i].split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_string(), Some(value.to_string()))
+            }
             _ => (args[i].clone(), None),
         };
         if !flag.starts_with('-') {
@@ -35,7 +42,11 @@ pub fn parse(args: &[String]) -> anyhow::Result<ServeOptions> {
             _ => None,
         };
         i += 1;
-        let required = || value.clone().with_context(|| format!("{flag} needs a value"));
+        let required = || {
+            value
+                .clone()
+                .with_context(|| format!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--port" | "-p" => options.port = required()?.parse().context("--port")?,
             "--ip" => options.ip = required()?.parse().context("--ip")?,

@@ -31,9 +31,17 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let endpoint = format!("http://127.0.0.1:{}", self.port);
-            if let Ok(channel) = Channel::from_shared(endpoint).expect("endpoint").connect().await {
+            if let Ok(channel) = Channel::from_shared(endpoint)
+                .expect("endpoint")
+                .connect()
+                .await
+            {
                 let mut client = WorkflowServiceClient::new(channel);
-                if client.get_system_info(ws::GetSystemInfoRequest::default()).await.is_ok() {
+                if client
+                    .get_system_info(ws::GetSystemInfoRequest::default())
+                    .await
+                    .is_ok()
+                {
                     return client;
                 }
             }
@@ -44,13 +52,19 @@ impl Server {
 
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not stop within 20 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop within 20 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -64,15 +78,24 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn start_request(workflow_id: &str, request_id: &str) -> ws::StartWorkflowExecutionRequest {
     ws::StartWorkflowExecutionRequest {
         namespace: "default".into(),
         workflow_id: workflow_id.into(),
-        workflow_type: Some(WorkflowType { name: "Probe".into() }),
-        task_queue: Some(TaskQueue { name: "probe-tq".into(), ..Default::default() }),
+        workflow_type: Some(WorkflowType {
+            name: "Probe".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "probe-tq".into(),
+            ..Default::default()
+        }),
         request_id: request_id.into(),
         ..Default::default()
     }
@@ -81,8 +104,10 @@ fn start_request(workflow_id: &str, request_id: &str) -> ws::StartWorkflowExecut
 fn describe_request(workflow_id: &str, run_id: &str) -> ws::DescribeWorkflowExecutionRequest {
     ws::DescribeWorkflowExecutionRequest {
         namespace: "default".into(),
-        execution: Some(WorkflowExecution { workflow_id: workflow_id.into(), run_id: run_id.into() }),
-        ..Default::default()
+        execution: Some(WorkflowExecution {
+            workflow_id: workflow_id.into(),
+            run_id: run_id.into(),
+        }),
     }
 }
 
@@ -94,41 +119,83 @@ async fn start_dev_form_serves_validates_and_survives_restart() {
     let port = free_port();
     let port_arg = port.to_string();
     let args = [
-        "server", "start-dev", "--port", &port_arg, "--ip", "127.0.0.1", "--namespace", "default", "--namespace",
-        "extra", "--log-format", "pretty", "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
-        "--headless", "--db-filename", data_arg,
+        "server",
+        "start-dev",
+        "--port",
+        &port_arg,
+        "--ip",
+        "127.0.0.1",
+        "--namespace",
+        "default",
+        "--namespace",
+        "extra",
+        "--log-format",
+        "pretty",
+        "--dynamic-config-value",
+        "frontend.enableUpdateWorkflowExecution=true",
+        "--headless",
+        "--db-filename",
+        data_arg,
     ];
     let server = Server::start(&args, port);
     let mut client = server.client().await;
 
     // Namespaces: default and the one asked for exist; an unknown one is NOT_FOUND.
     for name in ["default", "extra"] {
-        let request = ws::DescribeNamespaceRequest { namespace: name.into(), ..Default::default() };
-        let reply = client.describe_namespace(request).await.expect("describe namespace").into_inner();
+        let request = ws::DescribeNamespaceRequest {
+            namespace: name.into(),
+            ..Default::default()
+        };
+        let reply = client
+            .describe_namespace(request)
+            .await
+            .expect("describe namespace")
+            .into_inner();
         assert_eq!(reply.namespace_info.expect("info").name, name);
     }
     let missing = client
-        .describe_namespace(ws::DescribeNamespaceRequest { namespace: "nope".into(), ..Default::default() })
+        .describe_namespace(ws::DescribeNamespaceRequest {
+            namespace: "nope".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("unknown namespace");
     assert_eq!(missing.code(), tonic::Code::NotFound);
 
     // Bad input gets the statuses the SDKs decode.
-    let empty_id = client.start_workflow_execution(start_request("", "r0")).await.expect_err("empty id");
+    let empty_id = client
+        .start_workflow_execution(start_request("", "r0"))
+        .await
+        .expect_err("empty id");
     assert_eq!(empty_id.code(), tonic::Code::InvalidArgument);
     let bad_run = client
         .describe_workflow_execution(describe_request("superneverexistwf!", "!sonotreal"))
         .await
         .expect_err("bad run id");
     assert_eq!(bad_run.code(), tonic::Code::InvalidArgument);
-    assert!(bad_run.message().contains("Invalid RunId"), "{}", bad_run.message());
+    assert!(
+        bad_run.message().contains("Invalid RunId"),
+        "{}",
+        bad_run.message()
+    );
 
     // A start, its request-id retry, and a conflicting start.
-    let first = client.start_workflow_execution(start_request("wf-1", "req-1")).await.expect("start").into_inner();
+    let first = client
+        .start_workflow_execution(start_request("wf-1", "req-1"))
+        .await
+        .expect("start")
+        .into_inner();
     assert!(first.started);
-    let retried = client.start_workflow_execution(start_request("wf-1", "req-1")).await.expect("retry").into_inner();
+    let retried = client
+        .start_workflow_execution(start_request("wf-1", "req-1"))
+        .await
+        .expect("retry")
+        .into_inner();
     assert_eq!(retried.run_id, first.run_id, "same request id ⇒ same run");
-    let conflict = client.start_workflow_execution(start_request("wf-1", "req-2")).await.expect_err("running id");
+    let conflict = client
+        .start_workflow_execution(start_request("wf-1", "req-2"))
+        .await
+        .expect_err("running id");
     assert_eq!(conflict.code(), tonic::Code::AlreadyExists);
 
     // SIGTERM stops the server cleanly even with a long poll open.
@@ -136,7 +203,10 @@ async fn start_dev_form_serves_validates_and_survives_restart() {
     let poll = tokio::spawn(async move {
         let request = ws::PollActivityTaskQueueRequest {
             namespace: "default".into(),
-            task_queue: Some(TaskQueue { name: "idle".into(), ..Default::default() }),
+            task_queue: Some(TaskQueue {
+                name: "idle".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         poller.poll_activity_task_queue(request).await
@@ -145,7 +215,10 @@ async fn start_dev_form_serves_validates_and_survives_restart() {
     let began = Instant::now();
     let status = server.terminate();
     assert!(status.success(), "clean exit on SIGTERM, got {status}");
-    assert!(began.elapsed() < Duration::from_secs(15), "shutdown waited for the long poll");
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "shutdown waited for the long poll"
+    );
     let _ = poll.await;
 
     // Restart on the same data dir: the workflow is still there, with its history.
@@ -158,16 +231,29 @@ async fn start_dev_form_serves_validates_and_survives_restart() {
         .expect("describe after restart")
         .into_inner();
     let info = described.workflow_execution_info.expect("info");
-    assert_eq!(info.history_length, 2, "WorkflowExecutionStarted + WorkflowTaskScheduled");
+    assert_eq!(
+        info.history_length, 2,
+        "WorkflowExecutionStarted + WorkflowTaskScheduled"
+    );
     // The scheduled workflow task is dispatched after the restart.
     let request = ws::PollWorkflowTaskQueueRequest {
         namespace: "default".into(),
-        task_queue: Some(TaskQueue { name: "probe-tq".into(), ..Default::default() }),
+        task_queue: Some(TaskQueue {
+            name: "probe-tq".into(),
+            ..Default::default()
+        }),
         identity: "test".into(),
         ..Default::default()
     };
-    let task = client.poll_workflow_task_queue(request).await.expect("poll").into_inner();
-    assert!(!task.task_token.is_empty(), "the pending workflow task survived the restart");
+    let task = client
+        .poll_workflow_task_queue(request)
+        .await
+        .expect("poll")
+        .into_inner();
+    assert!(
+        !task.task_token.is_empty(),
+        "the pending workflow task survived the restart"
+    );
     let events = task.history.expect("history").events;
     let ids: Vec<i64> = events.iter().map(|e| e.event_id).collect();
     assert_eq!(ids, vec![1, 2, 3]);

@@ -14,11 +14,16 @@ pub struct TaskLease {
 
 impl TaskLease {
     pub(super) fn new(task: PendingTask, matching: Arc<Matching>) -> TaskLease {
-        TaskLease { task: Some(task), matching }
+        TaskLease {
+            task: Some(task),
+            matching,
+        }
     }
 
     pub fn task(&self) -> &PendingTask {
-        self.task.as_ref().expect("a lease holds its task until consumed or dropped")
+        self.task
+            .as_ref()
+            .expect("a lease holds its task until consumed or dropped")
     }
 
     /// The task was started (committed) or is obsolete: it leaves matching for good.
@@ -43,8 +48,14 @@ pub(super) struct PollerSlot {
 }
 
 impl PollerSlot {
-    pub(super) fn new(receiver: oneshot::Receiver<PendingTask>, matching: Arc<Matching>) -> PollerSlot {
-        PollerSlot { receiver: Some(receiver), matching }
+    pub(super) fn new(
+        receiver: oneshot::Receiver<PendingTask>,
+        matching: Arc<Matching>,
+    ) -> PollerSlot {
+        PollerSlot {
+            receiver: Some(receiver),
+            matching,
+        }
     }
 
     pub(super) async fn receive(&mut self) -> Option<TaskLease> {

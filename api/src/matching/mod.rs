@@ -28,7 +28,10 @@ pub struct Matching {
 
 impl Default for Matching {
     fn default() -> Self {
-        Matching { queues: Mutex::new(BTreeMap::new()), closing: watch::channel(false).0 }
+        Matching {
+            queues: Mutex::new(BTreeMap::new()),
+            closing: watch::channel(false).0,
+        }
     }
 }
 
@@ -71,7 +74,11 @@ impl Matching {
 
     /// Number of queued (not yet polled) tasks of a queue; for tests and metrics.
     pub fn backlog(&self, key: &QueueKey) -> usize {
-        self.queues.lock().expect("matching lock poisoned").get(key).map_or(0, TaskQueue::backlog)
+        self.queues
+            .lock()
+            .expect("matching lock poisoned")
+            .get(key)
+            .map_or(0, TaskQueue::backlog)
     }
 
     /// Ends every waiting poll with an empty reply; used on shutdown so long polls do not hold

@@ -14,7 +14,11 @@ pub struct QueueKey {
 
 impl QueueKey {
     pub fn of(task: &PendingTask) -> QueueKey {
-        QueueKey { namespace: task.namespace.clone(), task_queue: task.task_queue.clone(), kind: task.kind }
+        QueueKey {
+            namespace: task.namespace.clone(),
+            task_queue: task.task_queue.clone(),
+            kind: task.kind,
+        }
     }
 }
 

@@ -5,7 +5,9 @@ use crate::frontend::Frontend;
 use crate::validate;
 use perdura_engine::shard::mutable_state::{ActivityPhase, ActivityState, MutableState};
 use temporalio_protos::temporal::api::common::v1::{ActivityType, WorkflowExecution, WorkflowType};
-use temporalio_protos::temporal::api::enums::v1::{PendingActivityState, PendingWorkflowTaskState, TaskQueueKind};
+use temporalio_protos::temporal::api::enums::v1::{
+    PendingActivityState, PendingWorkflowTaskState, TaskQueueKind,
+};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflow::v1::{
     PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig, WorkflowExecutionInfo,
@@ -14,10 +16,17 @@ use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
 
 impl Frontend {
-    pub(crate) fn rpc_describe_workflow(&self, request: ws::DescribeWorkflowExecutionRequest) -> Result<ws::DescribeWorkflowExecutionResponse, Status> {
+    pub(crate) fn rpc_describe_workflow(
+        &self,
+        request: ws::DescribeWorkflowExecutionRequest,
+    ) -> Result<ws::DescribeWorkflowExecutionResponse, Status> {
         let execution = validate::execution(request.execution.as_ref())?;
         self.namespace(&request.namespace)?;
-        let (group, key) = self.resolve_execution(&request.namespace, &execution.workflow_id, &execution.run_id)?;
+        let (group, key) = self.resolve_execution(
+            &request.namespace,
+            &execution.workflow_id,
+            &execution.run_id,
+        )?;
         self.raft
             .read_shard(group, |state| state.execution(&key).map(describe))
             .flatten()
@@ -27,8 +36,13 @@ impl Frontend {
 
 fn describe(state: &MutableState) -> ws::DescribeWorkflowExecutionResponse {
     let info = WorkflowExecutionInfo {
-        execution: Some(WorkflowExecution { workflow_id: state.key.workflow_id.clone(), run_id: state.key.run_id.clone() }),
-        r#type: Some(WorkflowType { name: state.workflow_type.clone() }),
+        execution: Some(WorkflowExecution {
+            workflow_id: state.key.workflow_id.clone(),
+            run_id: state.key.run_id.clone(),
+        }),
+        r#type: Some(WorkflowType {
+            name: state.workflow_type.clone(),
+        }),
         start_time: timestamp(state.start_time_ms),
         close_time: timestamp(state.close_time_ms),
         execution_time: timestamp(state.start_time_ms),
@@ -39,23 +53,36 @@ fn describe(state: &MutableState) -> ws::DescribeWorkflowExecutionResponse {
         search_attributes: state.search_attributes.clone(),
         task_queue: state.task_queue.clone(),
         first_run_id: state.first_execution_run_id.clone(),
-        execution_duration: (state.close_time_ms > 0).then(|| duration(state.close_time_ms - state.start_time_ms)).flatten(),
+        execution_duration: (state.close_time_ms > 0)
+            .then(|| duration(state.close_time_ms - state.start_time_ms))
+            .flatten(),
         ..Default::default()
     };
     let config = WorkflowExecutionConfig {
-        task_queue: Some(TaskQueue { name: state.task_queue.clone(), kind: TaskQueueKind::Normal as i32, normal_name: String::new() }),
+        task_queue: Some(TaskQueue {
+            name: state.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }),
         workflow_execution_timeout: duration(state.workflow_execution_timeout_ms),
         workflow_run_timeout: duration(state.workflow_run_timeout_ms),
         default_workflow_task_timeout: duration(state.workflow_task_timeout_ms),
         ..Default::default()
     };
-    let pending_workflow_task = state.workflow_task.as_ref().map(|wft| PendingWorkflowTaskInfo {
-        state: if wft.is_started() { PendingWorkflowTaskState::Started } else { PendingWorkflowTaskState::Scheduled } as i32,
-        scheduled_time: timestamp(wft.scheduled_time_ms),
-        original_scheduled_time: timestamp(wft.scheduled_time_ms),
-        started_time: timestamp(wft.started_time_ms),
-        attempt: wft.attempt,
-    });
+    let pending_workflow_task = state
+        .workflow_task
+        .as_ref()
+        .map(|wft| PendingWorkflowTaskInfo {
+            state: if wft.is_started() {
+                PendingWorkflowTaskState::Started
+            } else {
+                PendingWorkflowTaskState::Scheduled
+            } as i32,
+            scheduled_time: timestamp(wft.scheduled_time_ms),
+            original_scheduled_time: timestamp(wft.scheduled_time_ms),
+            started_time: timestamp(wft.started_time_ms),
+            attempt: wft.attempt,
+        });
     ws::DescribeWorkflowExecutionResponse {
         execution_config: Some(config),
         workflow_execution_info: Some(info),
@@ -68,7 +95,9 @@ fn describe(state: &MutableState) -> ws::DescribeWorkflowExecutionResponse {
 fn pending_activity(activity: &ActivityState) -> PendingActivityInfo {
     PendingActivityInfo {
         activity_id: activity.activity_id.clone(),
-        activity_type: Some(ActivityType { name: activity.activity_type.clone() }),
+        activity_type: Some(ActivityType {
+            name: activity.activity_type.clone(),
+        }),
         state: match activity.phase {
             ActivityPhase::Started => PendingActivityState::Started,
             ActivityPhase::Ready | ActivityPhase::Backoff => PendingActivityState::Scheduled,

@@ -6,7 +6,9 @@ use crate::{status, validate};
 use perdura_engine::{MetaCommand, NamespaceRecord};
 use temporalio_protos::temporal::api::enums::v1::NamespaceState;
 use temporalio_protos::temporal::api::namespace::v1::{NamespaceConfig, NamespaceInfo};
-use temporalio_protos::temporal::api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
+use temporalio_protos::temporal::api::replication::v1::{
+    ClusterReplicationConfig, NamespaceReplicationConfig,
+};
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
 
@@ -14,7 +16,10 @@ use tonic::Status;
 const DEFAULT_RETENTION_MS: i64 = 3 * 24 * 3600 * 1000;
 
 impl Frontend {
-    pub(crate) async fn rpc_register_namespace(&self, request: ws::RegisterNamespaceRequest) -> Result<ws::RegisterNamespaceResponse, Status> {
+    pub(crate) async fn rpc_register_namespace(
+        &self,
+        request: ws::RegisterNamespaceRequest,
+    ) -> Result<ws::RegisterNamespaceResponse, Status> {
         validate::required_id("Namespace", &request.namespace)?;
         let retention = duration_ms(request.workflow_execution_retention_period.as_ref());
         let record = NamespaceRecord {
@@ -22,32 +27,58 @@ impl Frontend {
             id: uuid::Uuid::new_v4().to_string(),
             description: request.description,
             owner_email: request.owner_email,
-            retention_ms: if retention > 0 { retention } else { DEFAULT_RETENTION_MS },
+            retention_ms: if retention > 0 {
+                retention
+            } else {
+                DEFAULT_RETENTION_MS
+            },
             registered_at_ms: now_ms(),
         };
-        match self.raft.propose_meta(MetaCommand::RegisterNamespace(record)).await {
+        match self
+            .raft
+            .propose_meta(MetaCommand::RegisterNamespace(record))
+            .await
+        {
             Ok(Ok(_)) => Ok(ws::RegisterNamespaceResponse {}),
             Ok(Err(error)) => Err(status::engine(error)),
             Err(error) => Err(status::propose(error)),
         }
     }
 
-    pub(crate) fn rpc_describe_namespace(&self, request: ws::DescribeNamespaceRequest) -> Result<ws::DescribeNamespaceResponse, Status> {
+    pub(crate) fn rpc_describe_namespace(
+        &self,
+        request: ws::DescribeNamespaceRequest,
+    ) -> Result<ws::DescribeNamespaceResponse, Status> {
         let record = if !request.namespace.is_empty() {
             self.namespace(&request.namespace)?
         } else if !request.id.is_empty() {
             self.raft
-                .read_meta(|meta| meta.namespaces.values().find(|ns| ns.id == request.id).cloned())
-                .ok_or_else(|| Status::not_found(format!("Namespace with id {} is not found.", request.id)))?
+                .read_meta(|meta| {
+                    meta.namespaces
+                        .values()
+                        .find(|ns| ns.id == request.id)
+                        .cloned()
+                })
+                .ok_or_else(|| {
+                    Status::not_found(format!("Namespace with id {} is not found.", request.id))
+                })?
         } else {
             return Err(status::invalid("Namespace or Id is not set on request."));
         };
         Ok(describe(&record))
     }
 
-    pub(crate) fn rpc_list_namespaces(&self, _request: ws::ListNamespacesRequest) -> Result<ws::ListNamespacesResponse, Status> {
-        let namespaces = self.raft.read_meta(|meta| meta.namespaces.values().map(describe).collect());
-        Ok(ws::ListNamespacesResponse { namespaces, next_page_token: Vec::new() })
+    pub(crate) fn rpc_list_namespaces(
+        &self,
+        _request: ws::ListNamespacesRequest,
+    ) -> Result<ws::ListNamespacesResponse, Status> {
+        let namespaces = self
+            .raft
+            .read_meta(|meta| meta.namespaces.values().map(describe).collect());
+        Ok(ws::ListNamespacesResponse {
+            namespaces,
+            next_page_token: Vec::new(),
+        })
     }
 }
 
@@ -67,7 +98,10 @@ fn describe(record: &NamespaceRecord) -> ws::DescribeNamespaceResponse {
         }),
         replication_config: Some(NamespaceReplicationConfig {
             active_cluster_name: "active".into(),
-            clusters: vec![ClusterReplicationConfig { cluster_name: "active".into(), ..Default::default() }],
+            clusters: vec![ClusterReplicationConfig {
+                cluster_name: "active".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         }),
         ..Default::default()

@@ -5,7 +5,7 @@
 //! (completed, timed out, already started) is skipped and the poll goes on waiting.
 
 use super::history::HistoryToken;
-use super::time::{duration, timestamp};
+use super::time::{duration_or_zero, timestamp};
 use crate::frontend::Frontend;
 use crate::limits::HISTORY_PAGE_SIZE;
 use crate::matching::QueueKey;
@@ -21,11 +21,19 @@ use tonic::Status;
 use tracing::debug;
 
 impl Frontend {
-    pub(crate) async fn rpc_poll_workflow_task(&self, request: ws::PollWorkflowTaskQueueRequest, wait: Duration) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
+    pub(crate) async fn rpc_poll_workflow_task(
+        &self,
+        request: ws::PollWorkflowTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
         self.namespace(&request.namespace)?;
         let queue = request.task_queue.unwrap_or_default();
         validate::required_id("TaskQueue", &queue.name)?;
-        let key = QueueKey { namespace: request.namespace.clone(), task_queue: queue.name.clone(), kind: TaskKind::Workflow };
+        let key = QueueKey {
+            namespace: request.namespace.clone(),
+            task_queue: queue.name.clone(),
+            kind: TaskKind::Workflow,
+        };
         if queue.kind == TaskQueueKind::Sticky as i32 {
             // Sticky dispatch is not implemented: every task goes to the normal queue with full
             // history, which the SDKs accept (TEMPORAL-WIRE.md §1.6). Park the sticky poller.
@@ -33,7 +41,14 @@ impl Frontend {
             return Ok(ws::PollWorkflowTaskQueueResponse::default());
         }
         let deadline = Instant::now() + wait;
-        while let Some(lease) = self.matching.next_task(key.clone(), deadline.saturating_duration_since(Instant::now())).await {
+        while let Some(lease) = self
+            .matching
+            .next_task(
+                key.clone(),
+                deadline.saturating_duration_since(Instant::now()),
+            )
+            .await
+        {
             let task = lease.task().clone();
             let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
             let kind = ShardCommandKind::RecordWorkflowTaskStarted {
@@ -47,7 +62,11 @@ impl Frontend {
                     lease.consume();
                     return self.workflow_task_response(group, info);
                 }
-                Ok(other) => return Err(status::internal(format!("unexpected reply to RecordWorkflowTaskStarted: {other:?}"))),
+                Ok(other) => {
+                    return Err(status::internal(format!(
+                        "unexpected reply to RecordWorkflowTaskStarted: {other:?}"
+                    )));
+                }
                 Err(error) if error.code() == tonic::Code::NotFound => {
                     debug!(?task, "skipping obsolete workflow task");
                     lease.consume();
@@ -59,13 +78,28 @@ impl Frontend {
         Ok(ws::PollWorkflowTaskQueueResponse::default())
     }
 
-    pub(crate) async fn rpc_poll_activity_task(&self, request: ws::PollActivityTaskQueueRequest, wait: Duration) -> Result<ws::PollActivityTaskQueueResponse, Status> {
+    pub(crate) async fn rpc_poll_activity_task(
+        &self,
+        request: ws::PollActivityTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<ws::PollActivityTaskQueueResponse, Status> {
         self.namespace(&request.namespace)?;
         let queue = request.task_queue.unwrap_or_default();
         validate::required_id("TaskQueue", &queue.name)?;
-        let key = QueueKey { namespace: request.namespace.clone(), task_queue: queue.name.clone(), kind: TaskKind::Activity };
+        let key = QueueKey {
+            namespace: request.namespace.clone(),
+            task_queue: queue.name.clone(),
+            kind: TaskKind::Activity,
+        };
         let deadline = Instant::now() + wait;
-        while let Some(lease) = self.matching.next_task(key.clone(), deadline.saturating_duration_since(Instant::now())).await {
+        while let Some(lease) = self
+            .matching
+            .next_task(
+                key.clone(),
+                deadline.saturating_duration_since(Instant::now()),
+            )
+            .await
+        {
             let task = lease.task().clone();
             let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
             let kind = ShardCommandKind::RecordActivityTaskStarted {
@@ -79,7 +113,11 @@ impl Frontend {
                     lease.consume();
                     return Ok(activity_task_response(&task.execution.namespace, *info));
                 }
-                Ok(other) => return Err(status::internal(format!("unexpected reply to RecordActivityTaskStarted: {other:?}"))),
+                Ok(other) => {
+                    return Err(status::internal(format!(
+                        "unexpected reply to RecordActivityTaskStarted: {other:?}"
+                    )));
+                }
                 Err(error) if error.code() == tonic::Code::NotFound => {
                     debug!(?task, "skipping obsolete activity task");
                     lease.consume();
@@ -91,31 +129,56 @@ impl Frontend {
     }
 
     async fn park(&self, wait: Duration) {
-        let key = QueueKey { namespace: String::new(), task_queue: String::new(), kind: TaskKind::Workflow };
+        let key = QueueKey {
+            namespace: String::new(),
+            task_queue: String::new(),
+            kind: TaskKind::Workflow,
+        };
         // An unnamed queue never receives tasks: this waits for the timeout or shutdown.
         let _ = self.matching.next_task(key, wait).await;
     }
 
-    fn workflow_task_response(&self, group: perdura_engine::GroupId, info: WorkflowTaskInfo) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
+    fn workflow_task_response(
+        &self,
+        group: perdura_engine::GroupId,
+        info: WorkflowTaskInfo,
+    ) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
         let execution = &info.token.execution;
-        let page = usize::try_from(info.started_event_id).unwrap_or(0).min(HISTORY_PAGE_SIZE);
-        let events = self.raft.read_history(group, execution, 1, page).map_err(status::internal)?;
+        let page = usize::try_from(info.started_event_id)
+            .unwrap_or(0)
+            .min(HISTORY_PAGE_SIZE);
+        let events = self
+            .raft
+            .read_history(group, execution, 1, page)
+            .map_err(status::internal)?;
         let next_page_token = match events.last() {
-            Some(last) if last.event_id < info.started_event_id => {
-                HistoryToken { run_id: execution.run_id.clone(), next_event_id: last.event_id + 1, last_event_id: info.started_event_id }.encode()
+            Some(last) if last.event_id < info.started_event_id => HistoryToken {
+                run_id: execution.run_id.clone(),
+                next_event_id: last.event_id + 1,
+                last_event_id: info.started_event_id,
             }
+            .encode(),
             _ => Vec::new(),
         };
         Ok(ws::PollWorkflowTaskQueueResponse {
             task_token: info.token.encode(),
-            workflow_execution: Some(WorkflowExecution { workflow_id: execution.workflow_id.clone(), run_id: execution.run_id.clone() }),
-            workflow_type: Some(WorkflowType { name: info.workflow_type }),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: execution.workflow_id.clone(),
+                run_id: execution.run_id.clone(),
+            }),
+            workflow_type: Some(WorkflowType {
+                name: info.workflow_type,
+            }),
             previous_started_event_id: info.previous_started_event_id,
             started_event_id: info.started_event_id,
             attempt: info.attempt,
             history: Some(History { events }),
             next_page_token,
-            workflow_execution_task_queue: Some(TaskQueue { name: info.task_queue, kind: TaskQueueKind::Normal as i32, normal_name: String::new() }),
+            workflow_execution_task_queue: Some(TaskQueue {
+                name: info.task_queue,
+                kind: TaskQueueKind::Normal as i32,
+                normal_name: String::new(),
+            }),
             scheduled_time: timestamp(info.scheduled_time_ms),
             started_time: timestamp(info.started_time_ms),
             ..Default::default()
@@ -123,14 +186,24 @@ impl Frontend {
     }
 }
 
-fn activity_task_response(namespace: &str, info: ActivityTaskInfo) -> ws::PollActivityTaskQueueResponse {
+fn activity_task_response(
+    namespace: &str,
+    info: ActivityTaskInfo,
+) -> ws::PollActivityTaskQueueResponse {
     let execution = &info.token.execution;
     ws::PollActivityTaskQueueResponse {
         task_token: info.token.encode(),
         workflow_namespace: namespace.to_string(),
-        workflow_type: Some(WorkflowType { name: info.workflow_type }),
-        workflow_execution: Some(WorkflowExecution { workflow_id: execution.workflow_id.clone(), run_id: execution.run_id.clone() }),
-        activity_type: Some(ActivityType { name: info.activity_type }),
+        workflow_type: Some(WorkflowType {
+            name: info.workflow_type,
+        }),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: execution.workflow_id.clone(),
+            run_id: execution.run_id.clone(),
+        }),
+        activity_type: Some(ActivityType {
+            name: info.activity_type,
+        }),
         activity_id: info.activity_id,
         header: info.header,
         input: info.input,
@@ -139,9 +212,9 @@ fn activity_task_response(namespace: &str, info: ActivityTaskInfo) -> ws::PollAc
         current_attempt_scheduled_time: timestamp(info.current_attempt_scheduled_time_ms),
         started_time: timestamp(info.started_time_ms),
         attempt: info.attempt,
-        schedule_to_close_timeout: duration(info.schedule_to_close_timeout_ms),
-        start_to_close_timeout: duration(info.start_to_close_timeout_ms),
-        heartbeat_timeout: duration(info.heartbeat_timeout_ms),
+        schedule_to_close_timeout: duration_or_zero(info.schedule_to_close_timeout_ms),
+        start_to_close_timeout: duration_or_zero(info.start_to_close_timeout_ms),
+        heartbeat_timeout: duration_or_zero(info.heartbeat_timeout_ms),
         retry_policy: info.retry_policy,
         ..Default::default()
     }

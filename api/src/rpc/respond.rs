@@ -8,50 +8,101 @@ use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
 
 impl Frontend {
-    pub(crate) async fn rpc_workflow_task_completed(&self, request: ws::RespondWorkflowTaskCompletedRequest) -> Result<ws::RespondWorkflowTaskCompletedResponse, Status> {
+    pub(crate) async fn rpc_workflow_task_completed(
+        &self,
+        request: ws::RespondWorkflowTaskCompletedRequest,
+    ) -> Result<ws::RespondWorkflowTaskCompletedResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Workflow, &request.namespace)?;
         for command in &request.commands {
             validate::blob_len("Command attributes", command.encoded_len())?;
         }
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
-        self.propose(group, ShardCommandKind::RespondWorkflowTaskCompleted { token, request }).await?;
+        self.propose(
+            group,
+            ShardCommandKind::RespondWorkflowTaskCompleted { token, request },
+        )
+        .await?;
         Ok(ws::RespondWorkflowTaskCompletedResponse::default())
     }
 
-    pub(crate) async fn rpc_workflow_task_failed(&self, request: ws::RespondWorkflowTaskFailedRequest) -> Result<ws::RespondWorkflowTaskFailedResponse, Status> {
+    pub(crate) async fn rpc_workflow_task_failed(
+        &self,
+        request: ws::RespondWorkflowTaskFailedRequest,
+    ) -> Result<ws::RespondWorkflowTaskFailedResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Workflow, &request.namespace)?;
-        validate::blob_len("Failure", request.failure.as_ref().map_or(0, Message::encoded_len))?;
+        validate::blob_len(
+            "Failure",
+            request.failure.as_ref().map_or(0, Message::encoded_len),
+        )?;
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
-        self.propose(group, ShardCommandKind::RespondWorkflowTaskFailed { token, request }).await?;
+        self.propose(
+            group,
+            ShardCommandKind::RespondWorkflowTaskFailed { token, request },
+        )
+        .await?;
         Ok(ws::RespondWorkflowTaskFailedResponse::default())
     }
 
-    pub(crate) async fn rpc_activity_task_completed(&self, request: ws::RespondActivityTaskCompletedRequest) -> Result<ws::RespondActivityTaskCompletedResponse, Status> {
+    pub(crate) async fn rpc_activity_task_completed(
+        &self,
+        request: ws::RespondActivityTaskCompletedRequest,
+    ) -> Result<ws::RespondActivityTaskCompletedResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Activity, &request.namespace)?;
         validate::blob("Result", request.result.as_ref())?;
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
-        self.propose(group, ShardCommandKind::RespondActivityTaskCompleted { token, request }).await?;
+        self.propose(
+            group,
+            ShardCommandKind::RespondActivityTaskCompleted { token, request },
+        )
+        .await?;
         Ok(ws::RespondActivityTaskCompletedResponse::default())
     }
 
-    pub(crate) async fn rpc_activity_task_failed(&self, request: ws::RespondActivityTaskFailedRequest) -> Result<ws::RespondActivityTaskFailedResponse, Status> {
+    pub(crate) async fn rpc_activity_task_failed(
+        &self,
+        request: ws::RespondActivityTaskFailedRequest,
+    ) -> Result<ws::RespondActivityTaskFailedResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Activity, &request.namespace)?;
-        validate::blob_len("Failure", request.failure.as_ref().map_or(0, Message::encoded_len))?;
-        validate::blob("LastHeartbeatDetails", request.last_heartbeat_details.as_ref())?;
+        validate::blob_len(
+            "Failure",
+            request.failure.as_ref().map_or(0, Message::encoded_len),
+        )?;
+        validate::blob(
+            "LastHeartbeatDetails",
+            request.last_heartbeat_details.as_ref(),
+        )?;
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
-        self.propose(group, ShardCommandKind::RespondActivityTaskFailed { token, request }).await?;
+        self.propose(
+            group,
+            ShardCommandKind::RespondActivityTaskFailed { token, request },
+        )
+        .await?;
         Ok(ws::RespondActivityTaskFailedResponse::default())
     }
 
-    pub(crate) async fn rpc_activity_heartbeat(&self, request: ws::RecordActivityTaskHeartbeatRequest) -> Result<ws::RecordActivityTaskHeartbeatResponse, Status> {
+    pub(crate) async fn rpc_activity_heartbeat(
+        &self,
+        request: ws::RecordActivityTaskHeartbeatRequest,
+    ) -> Result<ws::RecordActivityTaskHeartbeatResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Activity, &request.namespace)?;
         validate::blob("Details", request.details.as_ref())?;
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
-        match self.propose(group, ShardCommandKind::RecordActivityTaskHeartbeat { token, request }).await? {
+        match self
+            .propose(
+                group,
+                ShardCommandKind::RecordActivityTaskHeartbeat { token, request },
+            )
+            .await?
+        {
             ShardReply::ActivityHeartbeat { cancel_requested } => {
-                Ok(ws::RecordActivityTaskHeartbeatResponse { cancel_requested, ..Default::default() })
+                Ok(ws::RecordActivityTaskHeartbeatResponse {
+                    cancel_requested,
+                    ..Default::default()
+                })
             }
-            other => Err(status::internal(format!("unexpected reply to RecordActivityTaskHeartbeat: {other:?}"))),
+            other => Err(status::internal(format!(
+                "unexpected reply to RecordActivityTaskHeartbeat: {other:?}"
+            ))),
         }
     }
 }
@@ -61,12 +112,15 @@ fn task_token(bytes: &[u8], kind: TaskKind, namespace: &str) -> Result<TaskToken
     if bytes.is_empty() {
         return Err(status::invalid("Task token not set on request."));
     }
-    let token = TaskToken::decode(bytes).map_err(|_| status::invalid("Error deserializing task token."))?;
+    let token =
+        TaskToken::decode(bytes).map_err(|_| status::invalid("Error deserializing task token."))?;
     if token.kind != kind {
         return Err(status::invalid("Task token is for another kind of task."));
     }
     if !namespace.is_empty() && namespace != token.execution.namespace {
-        return Err(status::invalid("Task token does not belong to the request's namespace."));
+        return Err(status::invalid(
+            "Task token does not belong to the request's namespace.",
+        ));
     }
     Ok(token)
 }
@@ -79,7 +133,11 @@ mod tests {
     fn token(kind: TaskKind) -> TaskToken {
         TaskToken {
             kind,
-            execution: ExecutionKey { namespace: "default".into(), workflow_id: "w".into(), run_id: "r".into() },
+            execution: ExecutionKey {
+                namespace: "default".into(),
+                workflow_id: "w".into(),
+                run_id: "r".into(),
+            },
             scheduled_event_id: 2,
             started_event_id: 3,
             attempt: 1,
@@ -88,11 +146,22 @@ mod tests {
 
     #[test]
     fn malformed_or_mismatched_tokens_are_invalid_arguments() {
-        assert_eq!(task_token(b"", TaskKind::Workflow, "").unwrap_err().code(), tonic::Code::InvalidArgument);
-        assert_eq!(task_token(b"\x01garbage", TaskKind::Workflow, "").unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            task_token(b"", TaskKind::Workflow, "").unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(
+            task_token(b"\x01garbage", TaskKind::Workflow, "")
+                .unwrap_err()
+                .code(),
+            tonic::Code::InvalidArgument
+        );
         let activity = token(TaskKind::Activity).encode();
         assert!(task_token(&activity, TaskKind::Workflow, "").is_err());
         assert!(task_token(&activity, TaskKind::Activity, "other").is_err());
-        assert_eq!(task_token(&activity, TaskKind::Activity, "default").expect("valid"), token(TaskKind::Activity));
+        assert_eq!(
+            task_token(&activity, TaskKind::Activity, "default").expect("valid"),
+            token(TaskKind::Activity)
+        );
     }
 }

@@ -8,28 +8,54 @@ use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
 
 impl Frontend {
-    pub(crate) async fn rpc_start_workflow(&self, mut request: ws::StartWorkflowExecutionRequest) -> Result<ws::StartWorkflowExecutionResponse, Status> {
+    pub(crate) async fn rpc_start_workflow(
+        &self,
+        mut request: ws::StartWorkflowExecutionRequest,
+    ) -> Result<ws::StartWorkflowExecutionResponse, Status> {
         self.namespace(&request.namespace)?;
         validate::required_id("WorkflowId", &request.workflow_id)?;
-        let workflow_type = request.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+        let workflow_type = request
+            .workflow_type
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or_default();
         validate::required_id("WorkflowType", workflow_type)?;
-        let task_queue = request.task_queue.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+        let task_queue = request
+            .task_queue
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or_default();
         validate::required_id("TaskQueue", task_queue)?;
         validate::optional_id("RequestId", &request.request_id)?;
         validate::blob("Input", request.input.as_ref())?;
-        validate::blob_len("Memo", request.memo.as_ref().map_or(0, Message::encoded_len))?;
-        validate::blob_len("Header", request.header.as_ref().map_or(0, Message::encoded_len))?;
+        validate::blob_len(
+            "Memo",
+            request.memo.as_ref().map_or(0, Message::encoded_len),
+        )?;
+        validate::blob_len(
+            "Header",
+            request.header.as_ref().map_or(0, Message::encoded_len),
+        )?;
         if request.request_id.is_empty() {
             // Without a request ID a retry cannot be recognised; give this attempt its own.
             request.request_id = uuid::Uuid::new_v4().to_string();
         }
         let group = self.group_of(&request.namespace, &request.workflow_id);
-        let kind = ShardCommandKind::StartWorkflow { request, run_id: uuid::Uuid::new_v4().to_string() };
+        let kind = ShardCommandKind::StartWorkflow {
+            request,
+            run_id: uuid::Uuid::new_v4().to_string(),
+        };
         match self.propose(group, kind).await? {
             ShardReply::WorkflowStarted { run_id, started } => {
-                Ok(ws::StartWorkflowExecutionResponse { run_id, started, ..Default::default() })
+                Ok(ws::StartWorkflowExecutionResponse {
+                    run_id,
+                    started,
+                    ..Default::default()
+                })
             }
-            other => Err(status::internal(format!("unexpected reply to StartWorkflow: {other:?}"))),
+            other => Err(status::internal(format!(
+                "unexpected reply to StartWorkflow: {other:?}"
+            ))),
         }
     }
 }

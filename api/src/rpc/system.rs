@@ -1,6 +1,8 @@
 //! GetSystemInfo: mandatory for `Client.connect` (TEMPORAL-WIRE.md §1.3).
 
-use temporalio_protos::temporal::api::workflowservice::v1::{GetSystemInfoResponse, get_system_info_response::Capabilities};
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    GetSystemInfoResponse, get_system_info_response::Capabilities,
+};
 
 pub(crate) fn system_info() -> GetSystemInfoResponse {
     GetSystemInfoResponse {
