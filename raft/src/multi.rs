@@ -313,7 +313,8 @@ impl MultiRaft {
         }
     }
 
-    /// Clean stop of all groups and the log writer. Idempotent.
+    /// Clean stop of all groups and the log writer. Idempotent. When it returns, only this
+    /// `MultiRaft` still holds the database: dropping it closes the database.
     pub async fn shutdown(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -331,6 +332,16 @@ impl MultiRaft {
             }
         }
         self.writer.shutdown();
+        // openraft drops its storage handles on its own tasks, shortly after `shutdown` returns.
+        // Wait for them, so that dropping this `MultiRaft` closes the database (and releases its
+        // lock: a restart in the same process can open it again at once).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&self.db) > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&self.db) > 1 {
+            tracing::warn!("storage handles still in use 10 s after shutdown");
+        }
     }
 }
 
