@@ -81,7 +81,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
             .add_service(workflow_service)
             .add_service(operator_service)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                incoming(listener),
                 async move {
                     let _ = stop_rx.await;
                 },
@@ -101,6 +101,19 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     raft.shutdown().await;
     info!("stopped cleanly");
     Ok(())
+}
+
+/// Accepted connections with Nagle's algorithm off: every gRPC reply is a small write that must
+/// leave at once (with Nagle and delayed ACKs each round trip can stall for tens of ms).
+fn incoming(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 async fn register_namespace(raft: &MultiRaft, name: &str) -> anyhow::Result<()> {
