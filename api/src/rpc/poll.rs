@@ -10,7 +10,9 @@ use crate::frontend::Frontend;
 use crate::limits::HISTORY_PAGE_SIZE;
 use crate::matching::QueueKey;
 use crate::{status, validate};
-use perdura_engine::{ActivityTaskInfo, ShardCommandKind, ShardReply, TaskKind, WorkflowTaskInfo};
+use perdura_engine::{
+    ActivityTaskInfo, GroupId, ShardCommandKind, ShardReply, TaskKind, WorkflowTaskInfo,
+};
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::common::v1::{ActivityType, WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::enums::v1::TaskQueueKind;
@@ -29,53 +31,24 @@ impl Frontend {
         self.namespace(&request.namespace)?;
         let queue = request.task_queue.unwrap_or_default();
         validate::required_id("TaskQueue", &queue.name)?;
-        let key = QueueKey {
-            namespace: request.namespace.clone(),
-            task_queue: queue.name.clone(),
-            kind: TaskKind::Workflow,
-        };
         if queue.kind == TaskQueueKind::Sticky as i32 {
             // Sticky dispatch is not implemented: every task goes to the normal queue with full
             // history, which the SDKs accept (TEMPORAL-WIRE.md §1.6). Park the sticky poller.
             self.park(wait).await;
             return Ok(ws::PollWorkflowTaskQueueResponse::default());
         }
-        let deadline = Instant::now() + wait;
-        while let Some(lease) = self
-            .matching
-            .next_task(
-                key.clone(),
-                deadline.saturating_duration_since(Instant::now()),
-            )
-            .await
-        {
-            let task = lease.task().clone();
-            let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
-            let kind = ShardCommandKind::RecordWorkflowTaskStarted {
-                execution: task.execution.clone(),
-                scheduled_event_id: task.scheduled_event_id,
-                identity: request.identity.clone(),
-                poll_request_id: uuid::Uuid::new_v4().to_string(),
-            };
-            match self.propose(group, kind).await {
-                Ok(ShardReply::WorkflowTaskStarted(info)) => {
-                    lease.consume();
-                    return self.workflow_task_response(group, info);
-                }
-                Ok(other) => {
-                    return Err(status::internal(format!(
-                        "unexpected reply to RecordWorkflowTaskStarted: {other:?}"
-                    )));
-                }
-                Err(error) if error.code() == tonic::Code::NotFound => {
-                    debug!(?task, "skipping obsolete workflow task");
-                    lease.consume();
-                }
-                // The lease drops here and the task goes back to its queue.
-                Err(error) => return Err(error),
+        let key = QueueKey {
+            namespace: request.namespace,
+            task_queue: queue.name,
+            kind: TaskKind::Workflow,
+        };
+        match self.next_started_task(key, wait, &request.identity).await? {
+            Some((group, ShardReply::WorkflowTaskStarted(info))) => {
+                self.workflow_task_response(group, info)
             }
+            Some((_, other)) => Err(unexpected(&other)),
+            None => Ok(ws::PollWorkflowTaskQueueResponse::default()),
         }
-        Ok(ws::PollWorkflowTaskQueueResponse::default())
     }
 
     pub(crate) async fn rpc_poll_activity_task(
@@ -86,11 +59,29 @@ impl Frontend {
         self.namespace(&request.namespace)?;
         let queue = request.task_queue.unwrap_or_default();
         validate::required_id("TaskQueue", &queue.name)?;
+        let namespace = request.namespace.clone();
         let key = QueueKey {
-            namespace: request.namespace.clone(),
-            task_queue: queue.name.clone(),
+            namespace: request.namespace,
+            task_queue: queue.name,
             kind: TaskKind::Activity,
         };
+        match self.next_started_task(key, wait, &request.identity).await? {
+            Some((_, ShardReply::ActivityTaskStarted(info))) => {
+                Ok(activity_task_response(&namespace, *info))
+            }
+            Some((_, other)) => Err(unexpected(&other)),
+            None => Ok(ws::PollActivityTaskQueueResponse::default()),
+        }
+    }
+
+    /// Waits for a task of `key`'s queue and records it started in its group. Obsolete tasks
+    /// (completed, timed out, already started) are skipped. `None` when the wait ends empty.
+    async fn next_started_task(
+        &self,
+        key: QueueKey,
+        wait: Duration,
+        identity: &str,
+    ) -> Result<Option<(GroupId, ShardReply)>, Status> {
         let deadline = Instant::now() + wait;
         while let Some(lease) = self
             .matching
@@ -102,30 +93,37 @@ impl Frontend {
         {
             let task = lease.task().clone();
             let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
-            let kind = ShardCommandKind::RecordActivityTaskStarted {
-                execution: task.execution.clone(),
-                scheduled_event_id: task.scheduled_event_id,
-                identity: request.identity.clone(),
-                poll_request_id: uuid::Uuid::new_v4().to_string(),
+            let (execution, scheduled_event_id) = (task.execution.clone(), task.scheduled_event_id);
+            let (identity, poll_request_id) =
+                (identity.to_string(), uuid::Uuid::new_v4().to_string());
+            let kind = match task.kind {
+                TaskKind::Workflow => ShardCommandKind::RecordWorkflowTaskStarted {
+                    execution,
+                    scheduled_event_id,
+                    identity,
+                    poll_request_id,
+                },
+                TaskKind::Activity => ShardCommandKind::RecordActivityTaskStarted {
+                    execution,
+                    scheduled_event_id,
+                    identity,
+                    poll_request_id,
+                },
             };
             match self.propose(group, kind).await {
-                Ok(ShardReply::ActivityTaskStarted(info)) => {
+                Ok(reply) => {
                     lease.consume();
-                    return Ok(activity_task_response(&task.execution.namespace, *info));
-                }
-                Ok(other) => {
-                    return Err(status::internal(format!(
-                        "unexpected reply to RecordActivityTaskStarted: {other:?}"
-                    )));
+                    return Ok(Some((group, reply)));
                 }
                 Err(error) if error.code() == tonic::Code::NotFound => {
-                    debug!(?task, "skipping obsolete activity task");
+                    debug!(?task, "skipping obsolete task");
                     lease.consume();
                 }
+                // The lease drops here and the task goes back to its queue.
                 Err(error) => return Err(error),
             }
         }
-        Ok(ws::PollActivityTaskQueueResponse::default())
+        Ok(None)
     }
 
     async fn park(&self, wait: Duration) {
@@ -184,6 +182,12 @@ impl Frontend {
             ..Default::default()
         })
     }
+}
+
+fn unexpected(reply: &ShardReply) -> Status {
+    status::internal(format!(
+        "unexpected reply to a task-started record: {reply:?}"
+    ))
 }
 
 fn activity_task_response(
