@@ -2,15 +2,19 @@
 //!
 //! `temporalio-protos` messages derive serde in a JSON-oriented way that binary codecs cannot
 //! decode, so inside replicated commands and persisted state every protobuf message is carried
-//! as its protobuf encoding. Use `#[serde(with = "crate::codec::proto")]` on a message field and
+//! as its protobuf encoding — the canonical one ([`crate::canonical`]), so that equal values
+//! give equal bytes on every replica. Use `#[serde(with = "crate::codec::proto")]` on a message field and
 //! `#[serde(with = "crate::codec::proto_opt")]` / `proto_vec` on optional and repeated ones.
 
 /// A protobuf message as its encoded bytes.
 pub mod proto {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<M: prost::Message, S: Serializer>(msg: &M, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&msg.encode_to_vec())
+    pub fn serialize<M: prost::Message + prost::Name, S: Serializer>(
+        msg: &M,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&crate::canonical::encode(msg))
     }
 
     pub fn deserialize<'de, M: prost::Message + Default, D: Deserializer<'de>>(
@@ -29,11 +33,11 @@ pub mod proto {
 pub mod proto_opt {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<M: prost::Message, S: Serializer>(
+    pub fn serialize<M: prost::Message + prost::Name, S: Serializer>(
         msg: &Option<M>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        msg.as_ref().map(|m| m.encode_to_vec()).serialize(s)
+        msg.as_ref().map(crate::canonical::encode).serialize(s)
     }
 
     pub fn deserialize<'de, M: prost::Message + Default, D: Deserializer<'de>>(
@@ -52,11 +56,11 @@ pub mod proto_opt {
 pub mod proto_vec {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<M: prost::Message, S: Serializer>(
+    pub fn serialize<M: prost::Message + prost::Name, S: Serializer>(
         msgs: &[M],
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let encoded: Vec<Vec<u8>> = msgs.iter().map(|m| m.encode_to_vec()).collect();
+        let encoded: Vec<Vec<u8>> = msgs.iter().map(crate::canonical::encode).collect();
         encoded.serialize(s)
     }
 

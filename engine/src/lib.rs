@@ -18,6 +18,7 @@
 //! * Event IDs of an execution are contiguous from 1; one event per command, in command order.
 //! * Applying the same command sequence to two fresh states gives byte-identical encodings.
 
+pub mod canonical;
 pub mod codec;
 pub mod error;
 pub mod ids;

@@ -80,12 +80,9 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         tonic::transport::Server::builder()
             .add_service(workflow_service)
             .add_service(operator_service)
-            .serve_with_incoming_shutdown(
-                incoming(listener),
-                async move {
-                    let _ = stop_rx.await;
-                },
-            ),
+            .serve_with_incoming_shutdown(incoming(listener), async move {
+                let _ = stop_rx.await;
+            }),
     );
     shutdown_signal().await;
     info!("shutting down");

@@ -147,7 +147,7 @@ pub(crate) fn put_shard_changes(
             batch.put(
                 Cf::State,
                 keys::event_key(g, exec_ref(execution), event.event_id),
-                event.encode_to_vec(),
+                perdura_engine::canonical::encode(event),
             );
         }
     }

@@ -285,9 +285,17 @@ pub(crate) fn payloads(text: &str) -> Payloads {
         data: format!("\"{text}\"").into_bytes(),
         ..Default::default()
     };
-    payload
-        .metadata
-        .insert("encoding".into(), b"json/plain".to_vec());
+    // Several metadata entries, so that map ordering (canonical encoding) is exercised.
+    for (key, value) in [
+        ("encoding", "json/plain"),
+        ("messageType", "perdura.Test"),
+        ("codec", "none"),
+        ("note", text),
+    ] {
+        payload
+            .metadata
+            .insert(key.into(), value.as_bytes().to_vec());
+    }
     Payloads {
         payloads: vec![payload],
     }

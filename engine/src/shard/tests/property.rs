@@ -530,6 +530,21 @@ fn assert_same_apply(a: &Applied, b: &Applied, step: usize) {
         a.notices, b.notices,
         "notices of command {step}; {REPRODUCE}"
     );
+    assert_eq!(
+        encoded_events(a),
+        encoded_events(b),
+        "stored bytes of the events of command {step}; {REPRODUCE}"
+    );
+}
+
+/// The appended events, encoded as the storage layer stores them.
+fn encoded_events(applied: &Applied) -> Vec<Vec<u8>> {
+    applied
+        .changes
+        .events
+        .iter()
+        .flat_map(|(_, events)| events.iter().map(crate::canonical::encode))
+        .collect()
 }
 
 /// Runs the scenario and returns the event types all histories contain.
