@@ -1,115 +1,13 @@
 //! Drives the real `perdura` binary over real gRPC (no SDK): start-up, the Temporal CLI's
 //! start-dev form, bad input, clean shutdown on SIGTERM and a restart on the same data dir.
 
-use perdura_api::pb::workflowservice::workflow_service_client::WorkflowServiceClient;
-use std::net::TcpListener;
+mod common;
+
+use common::{Server, describe_request, free_port, start_request};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
-use tonic::transport::Channel;
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(args: &[&str], port: u16) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_perdura"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn perdura");
-        Server { child, port }
-    }
-
-    async fn client(&self) -> WorkflowServiceClient<Channel> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let endpoint = format!("http://127.0.0.1:{}", self.port);
-            if let Ok(channel) = Channel::from_shared(endpoint)
-                .expect("endpoint")
-                .connect()
-                .await
-            {
-                let mut client = WorkflowServiceClient::new(channel);
-                if client
-                    .get_system_info(ws::GetSystemInfoRequest::default())
-                    .await
-                    .is_ok()
-                {
-                    return client;
-                }
-            }
-            assert!(Instant::now() < deadline, "server did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not stop within 20 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn start_request(workflow_id: &str, request_id: &str) -> ws::StartWorkflowExecutionRequest {
-    ws::StartWorkflowExecutionRequest {
-        namespace: "default".into(),
-        workflow_id: workflow_id.into(),
-        workflow_type: Some(WorkflowType {
-            name: "Probe".into(),
-        }),
-        task_queue: Some(TaskQueue {
-            name: "probe-tq".into(),
-            ..Default::default()
-        }),
-        request_id: request_id.into(),
-        ..Default::default()
-    }
-}
-
-fn describe_request(workflow_id: &str, run_id: &str) -> ws::DescribeWorkflowExecutionRequest {
-    ws::DescribeWorkflowExecutionRequest {
-        namespace: "default".into(),
-        execution: Some(WorkflowExecution {
-            workflow_id: workflow_id.into(),
-            run_id: run_id.into(),
-        }),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_dev_form_serves_validates_and_survives_restart() {

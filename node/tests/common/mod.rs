@@ -1,0 +1,151 @@
+//! Shared helpers of the end-to-end tests: the real `perdura` binary and a raw gRPC client.
+#![allow(dead_code)]
+
+use perdura_api::pb::workflowservice::workflow_service_client::WorkflowServiceClient;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1 as ws;
+use tonic::transport::Channel;
+
+pub struct Server {
+    child: Child,
+    pub port: u16,
+}
+
+impl Server {
+    pub fn start(args: &[&str], port: u16) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_perdura"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn perdura");
+        Server { child, port }
+    }
+
+    pub async fn client(&self) -> WorkflowServiceClient<Channel> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let endpoint = format!("http://127.0.0.1:{}", self.port);
+            if let Ok(channel) = Channel::from_shared(endpoint)
+                .expect("endpoint")
+                .connect()
+                .await
+            {
+                let mut client = WorkflowServiceClient::new(channel);
+                if client
+                    .get_system_info(ws::GetSystemInfoRequest::default())
+                    .await
+                    .is_ok()
+                {
+                    return client;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+pub fn start_request(workflow_id: &str, request_id: &str) -> ws::StartWorkflowExecutionRequest {
+    ws::StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: workflow_id.into(),
+        workflow_type: Some(WorkflowType {
+            name: "Probe".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "probe-tq".into(),
+            ..Default::default()
+        }),
+        request_id: request_id.into(),
+        ..Default::default()
+    }
+}
+
+pub fn describe_request(workflow_id: &str, run_id: &str) -> ws::DescribeWorkflowExecutionRequest {
+    ws::DescribeWorkflowExecutionRequest {
+        namespace: "default".into(),
+        execution: Some(WorkflowExecution {
+            workflow_id: workflow_id.into(),
+            run_id: run_id.into(),
+        }),
+    }
+}
+
+/// Starts `perdura dev --ephemeral` on a free port.
+pub fn ephemeral() -> Server {
+    let port = free_port();
+    let port_arg = port.to_string();
+    Server::start(
+        &[
+            "dev",
+            "--ephemeral",
+            "--port",
+            &port_arg,
+            "--log-level",
+            "warn",
+        ],
+        port,
+    )
+}
+
+pub fn history_request(workflow_id: &str, run_id: &str) -> ws::GetWorkflowExecutionHistoryRequest {
+    ws::GetWorkflowExecutionHistoryRequest {
+        namespace: "default".into(),
+        execution: Some(WorkflowExecution {
+            workflow_id: workflow_id.into(),
+            run_id: run_id.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn poll_workflow_request(task_queue: &str) -> ws::PollWorkflowTaskQueueRequest {
+    ws::PollWorkflowTaskQueueRequest {
+        namespace: "default".into(),
+        task_queue: Some(TaskQueue {
+            name: task_queue.into(),
+            ..Default::default()
+        }),
+        identity: "test".into(),
+        ..Default::default()
+    }
+}
