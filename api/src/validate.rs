@@ -47,6 +47,21 @@ pub fn blob(field: &str, payloads: Option<&Payloads>) -> Result<(), Status> {
     blob_len(field, payloads.map_or(0, Message::encoded_len))
 }
 
+/// Any message-valued field (memo, header, failure) must stay under the blob limit.
+pub fn message_blob<M: Message>(field: &str, message: Option<&M>) -> Result<(), Status> {
+    blob_len(field, message.map_or(0, Message::encoded_len))
+}
+
+/// A request ID is bounded; an empty one is replaced by a fresh UUID, because without one a retry
+/// of the call could not be recognised as such.
+pub fn request_id(value: &mut String) -> Result<(), Status> {
+    optional_id("RequestId", value)?;
+    if value.is_empty() {
+        *value = uuid::Uuid::new_v4().to_string();
+    }
+    Ok(())
+}
+
 /// Size check of an already-measured field.
 pub fn blob_len(field: &str, len: usize) -> Result<(), Status> {
     if len > MAX_BLOB_BYTES {

@@ -30,10 +30,7 @@ impl Frontend {
         request: ws::RespondWorkflowTaskFailedRequest,
     ) -> Result<ws::RespondWorkflowTaskFailedResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Workflow, &request.namespace)?;
-        validate::blob_len(
-            "Failure",
-            request.failure.as_ref().map_or(0, Message::encoded_len),
-        )?;
+        validate::message_blob("Failure", request.failure.as_ref())?;
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
         self.propose(
             group,
@@ -63,10 +60,7 @@ impl Frontend {
         request: ws::RespondActivityTaskFailedRequest,
     ) -> Result<ws::RespondActivityTaskFailedResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Activity, &request.namespace)?;
-        validate::blob_len(
-            "Failure",
-            request.failure.as_ref().map_or(0, Message::encoded_len),
-        )?;
+        validate::message_blob("Failure", request.failure.as_ref())?;
         validate::blob(
             "LastHeartbeatDetails",
             request.last_heartbeat_details.as_ref(),

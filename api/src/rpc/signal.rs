@@ -3,7 +3,6 @@
 use crate::frontend::Frontend;
 use crate::validate;
 use perdura_engine::ShardCommandKind;
-use prost::Message;
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
 
@@ -15,15 +14,9 @@ impl Frontend {
         self.namespace(&request.namespace)?;
         let execution = validate::execution(request.workflow_execution.as_ref())?;
         validate::required_id("SignalName", &request.signal_name)?;
-        validate::optional_id("RequestId", &request.request_id)?;
         validate::blob("Input", request.input.as_ref())?;
-        validate::blob_len(
-            "Header",
-            request.header.as_ref().map_or(0, Message::encoded_len),
-        )?;
-        if request.request_id.is_empty() {
-            request.request_id = uuid::Uuid::new_v4().to_string();
-        }
+        validate::message_blob("Header", request.header.as_ref())?;
+        validate::request_id(&mut request.request_id)?;
         let group = self.group_of(&request.namespace, &execution.workflow_id);
         self.propose(group, ShardCommandKind::SignalWorkflow { request })
             .await?;

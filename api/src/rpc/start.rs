@@ -3,7 +3,6 @@
 use crate::frontend::Frontend;
 use crate::{status, validate};
 use perdura_engine::{ShardCommandKind, ShardReply};
-use prost::Message;
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
 
@@ -26,20 +25,10 @@ impl Frontend {
             .map(|t| t.name.as_str())
             .unwrap_or_default();
         validate::required_id("TaskQueue", task_queue)?;
-        validate::optional_id("RequestId", &request.request_id)?;
         validate::blob("Input", request.input.as_ref())?;
-        validate::blob_len(
-            "Memo",
-            request.memo.as_ref().map_or(0, Message::encoded_len),
-        )?;
-        validate::blob_len(
-            "Header",
-            request.header.as_ref().map_or(0, Message::encoded_len),
-        )?;
-        if request.request_id.is_empty() {
-            // Without a request ID a retry cannot be recognised; give this attempt its own.
-            request.request_id = uuid::Uuid::new_v4().to_string();
-        }
+        validate::message_blob("Memo", request.memo.as_ref())?;
+        validate::message_blob("Header", request.header.as_ref())?;
+        validate::request_id(&mut request.request_id)?;
         let group = self.group_of(&request.namespace, &request.workflow_id);
         let kind = ShardCommandKind::StartWorkflow {
             request,
