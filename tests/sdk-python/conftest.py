@@ -42,6 +42,18 @@ def server(request, tmp_path_factory):
     ACTIVE_SERVERS.remove(s)
 
 
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory):
+    """One server for all seed-scenario tests of the session (they never restart it); each test
+    uses task queues and workflow ids of its own."""
+    s = make_server(tmp_path_factory, "seeds")
+    s.spawn()
+    asyncio.run(s.wait_ready())
+    yield s
+    s.stop()
+    ACTIVE_SERVERS.remove(s)
+
+
 @pytest.fixture
 def fresh_server(request, tmp_path_factory):
     """A server of its own for one test (crash tests kill and restart it)."""

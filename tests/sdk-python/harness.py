@@ -48,6 +48,23 @@ def server_cmd() -> List[str]:
     return [os.path.join(target, "debug", "perdura"), "server", "start-dev"]
 
 
+# Dynamic config for the reference dev server: no version check; updates (incl. the async
+# accepted wait stage) and update-with-start switched on. Perdura accepts and ignores them.
+DEV_SERVER_DYNAMIC_CONFIG = [
+    "frontend.enableServerVersionCheck=false",
+    "frontend.enableUpdateWorkflowExecution=true",
+    "frontend.enableUpdateWorkflowExecutionAsyncAccepted=true",
+    "frontend.enableExecuteMultiOperation=true",
+]
+
+
+def dev_server_dynamic_config() -> List[str]:
+    out: List[str] = []
+    for value in DEV_SERVER_DYNAMIC_CONFIG:
+        out += ["--dynamic-config-value", value]
+    return out
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -82,8 +99,7 @@ class ServerProcess:
             "--headless",
             "--log-format", "pretty",
             "--log-level", os.environ.get("PERDURA_SERVER_LOG_LEVEL", "warn"),
-            "--dynamic-config-value", "frontend.enableServerVersionCheck=false",
-        ]
+        ] + dev_server_dynamic_config()
         if self.data_path:
             argv += ["--db-filename", self.data_path]
         return argv
@@ -296,3 +312,30 @@ async def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
             return v
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def workflow_task_idle(types: List[str]) -> bool:
+    """The workflow's last workflow task completed and no new one is scheduled: it is blocked."""
+    wft = [t for t in types if t.startswith("WORKFLOW_TASK_")]
+    return bool(wft) and wft[-1] == "WORKFLOW_TASK_COMPLETED"
+
+
+async def wait_blocked(handle, event: Optional[str] = None, count: int = 1, timeout: float = 30.0,
+                       also=None) -> List[HistoryEvent]:
+    """Polls the history until the workflow is idle (last workflow task completed, none scheduled)
+    and holds at least ``count`` events of type ``event`` (e.g. "TIMER_STARTED"); ``also`` is an
+    extra predicate on the event-type list. Returns the events. Sending a signal, query or update
+    only after this keeps the history shape independent of timing."""
+    deadline = time.monotonic() + timeout
+    types: List[str] = []
+    while True:
+        events = list((await handle.fetch_history()).events)
+        types = event_types(events)
+        if (workflow_task_idle(types) and (event is None or types.count(event) >= count)
+                and (also is None or also(types))):
+            return events
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"workflow {handle.id} not blocked with {count}x {event} after {timeout}s; history:\n"
+                + "\n".join(f"  {i + 1:3d} {t}" for i, t in enumerate(types)))
+        await asyncio.sleep(0.05)
