@@ -11,7 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection, Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { DefaultLogger, LogLevel, Runtime } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { test } from 'node:test';
 
 // Quiet SDK logs (worker state changes) unless asked: PERDURA_TS_LOG_LEVEL=INFO|DEBUG.
 Runtime.install({ logger: new DefaultLogger((process.env.PERDURA_TS_LOG_LEVEL || 'WARN') as LogLevel) });
@@ -27,6 +28,15 @@ export function serverCmd(): string[] {
   const target = process.env.CARGO_TARGET_DIR || '/var/tmp/perdura-target';
   return [path.join(target, 'debug', 'perdura'), 'server', 'start-dev'];
 }
+
+// Dynamic config for the reference dev server: no version check; updates (incl. the async accepted
+// wait stage) and update-with-start switched on. Perdura accepts and ignores them.
+export const DEV_SERVER_DYNAMIC_CONFIG = [
+  'frontend.enableServerVersionCheck=false',
+  'frontend.enableUpdateWorkflowExecution=true',
+  'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+  'frontend.enableExecuteMultiOperation=true',
+];
 
 export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -86,7 +96,7 @@ export class TestServer {
       '--headless',
       '--log-format', 'pretty',
       '--log-level', process.env.PERDURA_SERVER_LOG_LEVEL || 'warn',
-      '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
+      ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
       '--db-filename', this.dataPath,
     ];
     const log = fs.openSync(this.logPath, 'a');
@@ -242,3 +252,146 @@ export function expectedOrderHistory(): string[] {
 }
 
 export const WORKFLOWS_PATH = require.resolve('../src/workflows');
+
+// ---------------------------------------------------------------- seed scenarios
+
+/** True when PERDURA_SERVER_CMD runs the Temporal CLI (its program name contains "temporal"). */
+export function isReferenceServer(): boolean {
+  const cmd = (process.env.PERDURA_SERVER_CMD ?? '').trim();
+  if (!cmd) return false;
+  return path.basename(serverCmd()[0]).includes('temporal');
+}
+
+export function isPerdura(): boolean {
+  return !isReferenceServer();
+}
+
+/**
+ * A test that needs a server feature Perdura does not have yet: skipped (reason "pending on
+ * Perdura: <feature>") against Perdura, run unchanged against the reference server.
+ * PERDURA_RUN_PENDING=1 runs it against Perdura too. Remove the marker when the feature lands.
+ */
+export function pendingOnPerdura(feature: string, name: string, fn: () => Promise<void>, options: { timeout?: number } = {}): void {
+  const runAnyway = !['', '0'].includes(process.env.PERDURA_RUN_PENDING ?? '');
+  const skip = isPerdura() && !runAnyway ? `pending on Perdura: ${feature}` : false;
+  test(name, { timeout: options.timeout ?? 180_000, skip }, fn);
+}
+
+/** The workflow's last workflow task completed and none is scheduled: it is blocked. */
+export function workflowTaskIdle(types: string[]): boolean {
+  const wft = types.filter((t) => t.startsWith('WORKFLOW_TASK_'));
+  return wft.length > 0 && wft[wft.length - 1] === 'WORKFLOW_TASK_COMPLETED';
+}
+
+/**
+ * Polls the history until the workflow is idle and holds at least `count` events of type `event`
+ * (e.g. 'TIMER_STARTED'); `also` is an extra predicate. Sending a signal, query or update only
+ * after this keeps the history shape independent of timing.
+ */
+export async function waitBlocked(
+  handle: { workflowId: string; fetchHistory(): Promise<temporal.api.history.v1.IHistory> },
+  opts: { event?: string; count?: number; timeoutMs?: number; also?: (types: string[]) => boolean } = {},
+): Promise<HistoryEvent[]> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  for (;;) {
+    const events = (await handle.fetchHistory()).events ?? [];
+    const types = eventTypes(events);
+    const counted = opts.event === undefined || types.filter((t) => t === opts.event).length >= (opts.count ?? 1);
+    if (workflowTaskIdle(types) && counted && (!opts.also || opts.also(types))) return events;
+    if (Date.now() > deadline) {
+      throw new Error(`workflow ${handle.workflowId} not blocked with ${opts.count ?? 1}x ${opts.event} ; history:\n${dump(events)}`);
+    }
+    await sleepMs(50);
+  }
+}
+
+export async function waitUntil(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleepMs(50);
+  }
+}
+
+const WORKFLOW_TASK_EVENTS = new Set([
+  'WorkflowTaskScheduled', 'WorkflowTaskStarted', 'WorkflowTaskCompleted', 'WorkflowTaskFailed', 'WorkflowTaskTimedOut',
+]);
+
+/** EVENT_TYPE_WORKFLOW_EXECUTION_STARTED -> WorkflowExecutionStarted (the fixtures' spelling). */
+export function shape(events: HistoryEvent[], withoutWorkflowTasks = false): string[] {
+  const types = events.map((e) =>
+    typeName(e).split('_').map((p) => p.charAt(0) + p.slice(1).toLowerCase()).join(''));
+  return withoutWorkflowTasks ? types.filter((t) => !WORKFLOW_TASK_EVENTS.has(t)) : types;
+}
+
+/**
+ * Asserts that each collected event-type sequence equals the history-shape fixture the Python
+ * suite recorded from the reference server (tests/fixtures/history-shapes/<scenario>.json).
+ */
+export function checkShapes(scenario: string, workflows: Record<string, string[]>): void {
+  const file = path.join(__dirname, '..', '..', 'fixtures', 'history-shapes', `${scenario}.json`);
+  const expected = JSON.parse(fs.readFileSync(file, 'utf8')).workflows as Record<string, string[]>;
+  const problems: string[] = [];
+  for (const [name, got] of Object.entries(workflows)) {
+    const want = expected[name];
+    if (!want) problems.push(`${name}: not in fixture ${file}`);
+    else if (JSON.stringify(want) !== JSON.stringify(got)) {
+      problems.push(`${name}: event types differ from the fixture:\n${lineDiff(want, got)}`);
+    }
+  }
+  if (problems.length) throw new Error(`history shapes of scenario '${scenario}':\n${problems.join('\n\n')}`);
+}
+
+/** A plain LCS line diff: "-" only in the fixture (reference server), "+" only on this server. */
+function lineDiff(want: string[], got: string[]): string {
+  const n = want.length, m = got.length;
+  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      lcs[i][j] = want[i] === got[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    }
+  }
+  const out: string[] = [];
+  let i = 0, j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && want[i] === got[j]) { out.push(`  ${want[i]}`); i++; j++; }
+    else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) out.push(`+ ${got[j++]}`);
+    else out.push(`- ${want[i++]}`);
+  }
+  return out.join('\n');
+}
+
+/** Bundles workflow code once per test file (bundling costs seconds; Worker.create reuses it). */
+const bundles = new Map<string, Promise<{ code: string }>>();
+export function workflowBundle(workflowsPath: string): Promise<{ code: string }> {
+  let b = bundles.get(workflowsPath);
+  if (!b) {
+    b = bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+    bundles.set(workflowsPath, b);
+  }
+  return b;
+}
+
+export const SEED_WORKFLOWS_PATH = require.resolve('../src/seed-workflows');
+
+/** Runs fn while a worker (bundled seed workflows by default) polls taskQueue; then shuts it down. */
+export async function withWorker<T>(
+  server: TestServer,
+  opts: { taskQueue: string; activities?: object; workflowsPath?: string },
+  fn: () => Promise<T>,
+): Promise<T> {
+  const connection = await NativeConnection.connect({ address: server.address });
+  try {
+    const worker = await Worker.create({
+      connection, namespace: 'default', taskQueue: opts.taskQueue, activities: opts.activities,
+      workflowBundle: await workflowBundle(opts.workflowsPath ?? SEED_WORKFLOWS_PATH),
+    });
+    return await worker.runUntil(fn);
+  } finally {
+    await connection.close();
+  }
+}
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${Math.random().toString(16).slice(2, 10)}`;
+}
