@@ -4,6 +4,7 @@ use crate::history_watch::HistoryWatch;
 use crate::matching::Matching;
 use crate::observer::NodeObserver;
 use crate::pb::workflowservice::workflow_service_server::WorkflowService;
+use crate::query::QueryRegistry;
 use crate::{status, validate};
 use perdura_engine::{
     ExecutionKey, GroupId, NamespaceRecord, ShardCommandKind, ShardReply, WorkflowKey,
@@ -20,6 +21,7 @@ pub struct Frontend {
     pub(crate) raft: Arc<MultiRaft>,
     pub(crate) matching: Arc<Matching>,
     pub(crate) history: Arc<HistoryWatch>,
+    pub(crate) queries: Arc<QueryRegistry>,
 }
 
 impl Frontend {
@@ -28,6 +30,7 @@ impl Frontend {
             raft,
             matching: Arc::clone(&observer.matching),
             history: Arc::clone(&observer.history),
+            queries: Arc::clone(&observer.queries),
         }
     }
 
@@ -107,6 +110,17 @@ pub(crate) fn workflow_not_found(workflow_id: &str) -> Status {
 
 /// How long a long poll may wait: the server's limit, shortened to end before the client's
 /// `grpc-timeout` so the client gets an empty reply rather than DEADLINE_EXCEEDED.
+/// How long a call that waits for a worker (a query) may wait: the client's own deadline, so
+/// the client sees its own timeout (as with the real server), else the long-poll limit.
+pub(crate) fn client_wait<T>(request: &Request<T>) -> Duration {
+    request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .map_or(crate::limits::LONG_POLL, |d| d + Duration::from_secs(1))
+}
+
 pub(crate) fn long_poll_wait<T>(request: &Request<T>) -> Duration {
     let client = request
         .metadata()
@@ -274,6 +288,25 @@ impl WorkflowService for Frontend {
         r: Request<ws::TerminateWorkflowExecutionRequest>,
     ) -> Rpc<ws::TerminateWorkflowExecutionResponse> {
         self.rpc_terminate_workflow(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn query_workflow(
+        &self,
+        r: Request<ws::QueryWorkflowRequest>,
+    ) -> Rpc<ws::QueryWorkflowResponse> {
+        let wait = client_wait(&r);
+        self.rpc_query_workflow(r.into_inner(), wait)
+            .await
+            .map(Response::new)
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        r: Request<ws::RespondQueryTaskCompletedRequest>,
+    ) -> Rpc<ws::RespondQueryTaskCompletedResponse> {
+        self.rpc_query_task_completed(r.into_inner())
             .await
             .map(Response::new)
     }

@@ -10,7 +10,8 @@
 //! * matching ([`matching`]): in-memory task queues and long-polling pollers, rebuilt from the
 //!   replicated pending-task index; a task is handed to a poller only after its "started" record
 //!   is committed through Raft, so it goes to exactly one poller;
-//! * history long polls ([`history_watch`]).
+//! * history long polls ([`history_watch`]);
+//! * workflow queries, which live only in memory ([`query`]).
 //!
 //! Invariants:
 //! * Every state change is a proposal to a Raft group ([`perdura_raft::MultiRaft::propose`]); this
@@ -24,6 +25,7 @@ pub mod matching;
 pub mod observer;
 pub mod operator;
 pub mod pb;
+pub mod query;
 mod rpc;
 pub mod status;
 pub mod validate;

@@ -2,6 +2,7 @@
 
 use crate::history_watch::HistoryWatch;
 use crate::matching::Matching;
+use crate::query::QueryRegistry;
 use perdura_engine::{GroupId, Notice};
 use perdura_raft::{ApplyObserver, MultiRaft};
 use std::sync::{Arc, OnceLock, Weak};
@@ -9,6 +10,8 @@ use std::sync::{Arc, OnceLock, Weak};
 pub struct NodeObserver {
     pub matching: Arc<Matching>,
     pub history: Arc<HistoryWatch>,
+    /// Not fed by notices; kept here so that every frontend of the node shares it.
+    pub queries: Arc<QueryRegistry>,
     raft: OnceLock<Weak<MultiRaft>>,
 }
 
@@ -17,6 +20,7 @@ impl NodeObserver {
         Arc::new(NodeObserver {
             matching: Matching::new(),
             history: HistoryWatch::new(),
+            queries: QueryRegistry::new(),
             raft: OnceLock::new(),
         })
     }

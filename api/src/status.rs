@@ -6,8 +6,10 @@ use perdura_raft::ProposeError;
 use prost::Message;
 use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::errordetails::v1::{
-    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, WorkflowExecutionAlreadyStartedFailure,
+    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, QueryFailedFailure,
+    WorkflowExecutionAlreadyStartedFailure, WorkflowNotReadyFailure,
 };
+use temporalio_protos::temporal::api::failure::v1::Failure;
 use tonic::{Code, Status};
 
 const DETAILS_PREFIX: &str = "type.googleapis.com/";
@@ -78,4 +80,29 @@ pub fn invalid(message: impl Into<String>) -> Status {
 
 pub fn internal(message: impl std::fmt::Display) -> Status {
     Status::internal(message.to_string())
+}
+
+/// The worker answered a query with FAILED. INVALID_ARGUMENT is what the SDKs turn into their
+/// query-failed error (Python `WorkflowQueryFailedError`), as the real server sends it.
+pub fn query_failed(message: String, failure: Option<Failure>) -> Status {
+    with_detail(
+        Code::InvalidArgument,
+        message,
+        QueryFailedFailure { failure },
+    )
+}
+
+/// The workflow cannot serve the request yet (no workflow task started, or its task keeps
+/// failing): FAILED_PRECONDITION with WorkflowNotReadyFailure, as the real server sends it.
+pub fn workflow_not_ready(message: &str) -> Status {
+    with_detail(
+        Code::FailedPrecondition,
+        message.to_string(),
+        WorkflowNotReadyFailure {},
+    )
+}
+
+/// No worker answered before the deadline.
+pub fn deadline_exceeded(message: &str) -> Status {
+    Status::deadline_exceeded(message.to_string())
 }

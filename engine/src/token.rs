@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 pub enum TaskKind {
     Workflow,
     Activity,
+    /// A direct ("legacy") workflow query. It is not replicated state: the node that received
+    /// the QueryWorkflow call holds it in memory and dispatches it to a workflow-task poller.
+    /// New variants go at the end (the token encoding uses variant indexes).
+    Query,
 }
 
 /// Identifies one started attempt of a task. A token whose attempt is no longer the started one is
@@ -16,7 +20,8 @@ pub enum TaskKind {
 pub struct TaskToken {
     pub kind: TaskKind,
     pub execution: ExecutionKey,
-    /// Event ID of the WorkflowTaskScheduled / ActivityTaskScheduled event.
+    /// Event ID of the WorkflowTaskScheduled / ActivityTaskScheduled event. Queries: the
+    /// node-local query number.
     pub scheduled_event_id: i64,
     /// Workflow tasks: ID of the WorkflowTaskStarted event. Activities: 0.
     pub started_event_id: i64,

@@ -17,7 +17,11 @@ impl QueueKey {
         QueueKey {
             namespace: task.namespace.clone(),
             task_queue: task.task_queue.clone(),
-            kind: task.kind,
+            // Query tasks go to the workflow-task pollers of their queue.
+            kind: match task.kind {
+                TaskKind::Query => TaskKind::Workflow,
+                kind => kind,
+            },
         }
     }
 }

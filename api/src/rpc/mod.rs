@@ -4,6 +4,7 @@ pub(crate) mod describe;
 pub(crate) mod history;
 pub(crate) mod namespace;
 pub(crate) mod poll;
+pub(crate) mod query;
 pub(crate) mod respond;
 pub(crate) mod signal;
 pub(crate) mod start;

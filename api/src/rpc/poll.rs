@@ -11,12 +11,14 @@ use crate::limits::HISTORY_PAGE_SIZE;
 use crate::matching::QueueKey;
 use crate::{status, validate};
 use perdura_engine::{
-    ActivityTaskInfo, GroupId, ShardCommandKind, ShardReply, TaskKind, WorkflowTaskInfo,
+    ActivityTaskInfo, ExecutionKey, GroupId, ShardCommandKind, ShardReply, TaskKind,
+    WorkflowTaskInfo,
 };
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::common::v1::{ActivityType, WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::enums::v1::TaskQueueKind;
 use temporalio_protos::temporal::api::history::v1::History;
+use temporalio_protos::temporal::api::query::v1::WorkflowQuery;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
@@ -37,16 +39,31 @@ impl Frontend {
             self.park(wait).await;
             return Ok(ws::PollWorkflowTaskQueueResponse::default());
         }
+        let queue_name = queue.name.clone();
         let key = QueueKey {
             namespace: request.namespace,
             task_queue: queue.name,
             kind: TaskKind::Workflow,
         };
         match self.next_started_task(key, wait, &request.identity).await? {
-            Some((group, ShardReply::WorkflowTaskStarted(info))) => {
+            Some(Taken::Task(group, ShardReply::WorkflowTaskStarted(info))) => {
                 self.workflow_task_response(group, info)
             }
-            Some((_, other)) => Err(unexpected(&other)),
+            Some(Taken::Task(_, other)) => Err(unexpected(&other)),
+            Some(Taken::Query(id, execution, query)) => {
+                let response = self.query_task_response(id, &execution, query);
+                if response.is_err() {
+                    self.queries.untake_direct(id);
+                    self.matching.offer(perdura_engine::PendingTask {
+                        kind: TaskKind::Query,
+                        namespace: execution.namespace.clone(),
+                        task_queue: queue_name,
+                        execution,
+                        scheduled_event_id: id,
+                    });
+                }
+                response
+            }
             None => Ok(ws::PollWorkflowTaskQueueResponse::default()),
         }
     }
@@ -66,22 +83,24 @@ impl Frontend {
             kind: TaskKind::Activity,
         };
         match self.next_started_task(key, wait, &request.identity).await? {
-            Some((_, ShardReply::ActivityTaskStarted(info))) => {
+            Some(Taken::Task(_, ShardReply::ActivityTaskStarted(info))) => {
                 Ok(activity_task_response(&namespace, *info))
             }
-            Some((_, other)) => Err(unexpected(&other)),
+            Some(Taken::Task(_, other)) => Err(unexpected(&other)),
+            Some(Taken::Query(..)) => Err(status::internal("a query task on an activity queue")),
             None => Ok(ws::PollActivityTaskQueueResponse::default()),
         }
     }
 
     /// Waits for a task of `key`'s queue and records it started in its group. Obsolete tasks
-    /// (completed, timed out, already started) are skipped. `None` when the wait ends empty.
+    /// (completed, timed out, already started; queries nobody waits for) are skipped. `None`
+    /// when the wait ends empty.
     async fn next_started_task(
         &self,
         key: QueueKey,
         wait: Duration,
         identity: &str,
-    ) -> Result<Option<(GroupId, ShardReply)>, Status> {
+    ) -> Result<Option<Taken>, Status> {
         let deadline = Instant::now() + wait;
         while let Some(lease) = self
             .matching
@@ -92,6 +111,19 @@ impl Frontend {
             .await
         {
             let task = lease.task().clone();
+            if task.kind == TaskKind::Query {
+                lease.consume();
+                match self.queries.take_direct(task.scheduled_event_id) {
+                    Some((execution, query)) => {
+                        return Ok(Some(Taken::Query(
+                            task.scheduled_event_id,
+                            execution,
+                            query,
+                        )));
+                    }
+                    None => continue,
+                }
+            }
             let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
             let (execution, scheduled_event_id) = (task.execution.clone(), task.scheduled_event_id);
             let (identity, poll_request_id) =
@@ -109,11 +141,12 @@ impl Frontend {
                     identity,
                     poll_request_id,
                 },
+                TaskKind::Query => continue,
             };
             match self.propose(group, kind).await {
                 Ok(reply) => {
                     lease.consume();
-                    return Ok(Some((group, reply)));
+                    return Ok(Some(Taken::Task(group, reply)));
                 }
                 Err(error) if error.code() == tonic::Code::NotFound => {
                     debug!(?task, "skipping obsolete task");
@@ -158,8 +191,10 @@ impl Frontend {
             .encode(),
             _ => Vec::new(),
         };
+        let queries = self.queries.attach(execution, info.started_event_id);
         Ok(ws::PollWorkflowTaskQueueResponse {
             task_token: info.token.encode(),
+            queries,
             workflow_execution: Some(WorkflowExecution {
                 workflow_id: execution.workflow_id.clone(),
                 run_id: execution.run_id.clone(),
@@ -182,6 +217,14 @@ impl Frontend {
             ..Default::default()
         })
     }
+}
+
+/// What a poll took from its queue.
+enum Taken {
+    /// A task whose "started" record was committed in its group.
+    Task(GroupId, ShardReply),
+    /// A direct query task: its number, run and query.
+    Query(i64, ExecutionKey, WorkflowQuery),
 }
 
 fn unexpected(reply: &ShardReply) -> Status {

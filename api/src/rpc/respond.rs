@@ -16,6 +16,16 @@ impl Frontend {
         for command in &request.commands {
             validate::blob_len("Command attributes", command.encoded_len())?;
         }
+        // Query answers reflect the state the worker reached, whatever becomes of the
+        // completion; delivering them first also means no query is re-dispatched when the
+        // completion's events wake it.
+        if !request.query_results.is_empty() {
+            self.queries.answer_attached(
+                &token.execution,
+                token.started_event_id,
+                &request.query_results,
+            );
+        }
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
         self.propose(
             group,
@@ -102,7 +112,11 @@ impl Frontend {
 }
 
 /// Decodes a task token and checks it is of the expected kind and namespace.
-fn task_token(bytes: &[u8], kind: TaskKind, namespace: &str) -> Result<TaskToken, Status> {
+pub(crate) fn task_token(
+    bytes: &[u8],
+    kind: TaskKind,
+    namespace: &str,
+) -> Result<TaskToken, Status> {
     if bytes.is_empty() {
         return Err(status::invalid("Task token not set on request."));
     }
