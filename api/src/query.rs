@@ -47,7 +47,7 @@ pub enum QueryAnswer {
     Answered(Option<Payloads>),
     Failed {
         message: String,
-        failure: Option<Failure>,
+        failure: Option<Box<Failure>>,
     },
 }
 
@@ -57,7 +57,7 @@ impl QueryAnswer {
         if result.result_type == QueryResultType::Failed as i32 {
             QueryAnswer::Failed {
                 message: result.error_message.clone(),
-                failure: result.failure.clone(),
+                failure: result.failure.clone().map(Box::new),
             }
         } else {
             QueryAnswer::Answered(result.answer.clone())

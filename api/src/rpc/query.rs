@@ -150,7 +150,7 @@ impl Frontend {
                         ..Default::default()
                     }),
                     Ok(QueryAnswer::Failed { message, failure }) => {
-                        Err(status::query_failed(message, failure))
+                        Err(status::query_failed(message, failure.map(|f| *f)))
                     }
                     Err(_) => Err(status::internal("the query was dropped")),
                 },
@@ -174,7 +174,7 @@ impl Frontend {
         let answer = if request.completed_type == QueryResultType::Failed as i32 {
             QueryAnswer::Failed {
                 message: request.error_message,
-                failure: request.failure,
+                failure: request.failure.map(Box::new),
             }
         } else {
             QueryAnswer::Answered(request.query_result)

@@ -208,6 +208,8 @@ impl Driver {
                 .activities
                 .get(&token.scheduled_event_id)
                 .is_some_and(|a| a.phase == ActivityPhase::Started && a.attempt == token.attempt),
+            // Queries never reach the engine.
+            TaskKind::Query => false,
         }
     }
 
