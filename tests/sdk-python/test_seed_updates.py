@@ -5,6 +5,7 @@ import asyncio
 import uuid
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -46,7 +47,6 @@ def test_updates_accepted_rejected_deduplicated(shared_server, task_queue):
         assert result == {"items": ["book"], "handler_runs": 1}
         events = (await handle.fetch_history()).events
         types = [e.event_type for e in events]
-        from temporalio.api.enums.v1 import EventType
         assert types.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) == 1
         assert types.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED) == 1
         await shapes.add_run(client, "one_update_accepted", wf_id)
