@@ -8,12 +8,10 @@ from temporalio import activity
 from temporalio.worker import Worker
 
 from harness import wait_blocked
-from pending import pending_on_perdura
 from seed_workflows import Onboarding
 from shapes import ShapeCheck
 
 
-@pending_on_perdura("queries")
 def test_onboarding_status_query(shared_server, task_queue):
     async def main():
         client = await shared_server.wait_ready()

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Onboarding, PayoutApproval, SagaTransfer, SubscriptionBilling, cancelSubscription, decide, emailVerified, status } from '../src/seed-workflows';
-import { TestServer, checkShapes, pendingOnPerdura, shape, uniqueId, uniqueTaskQueue, waitBlocked, withServerLog, withWorker } from './harness';
+import { TestServer, checkShapes, shape, uniqueId, uniqueTaskQueue, waitBlocked, withServerLog, withWorker } from './harness';
 
 const server = new TestServer('seed-basics');
 before(async () => {
@@ -95,7 +95,7 @@ test('subscription billing: a cancel signal wakes the 30-day wait within a secon
     checkShapes('billing', { cancelled_in_second_period: shape((await handle.fetchHistory()).events ?? []) });
   }));
 
-pendingOnPerdura('queries', 'onboarding: a status query returns the current step, also after completion', () =>
+test('onboarding: a status query returns the current step, also after completion', { timeout: 120_000 }, () =>
   withServerLog(server, async () => {
     const client = await server.waitReady(30_000);
     const taskQueue = uniqueTaskQueue('onboarding');
