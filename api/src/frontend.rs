@@ -274,6 +274,51 @@ impl WorkflowService for Frontend {
             .map(Response::new)
     }
 
+    async fn respond_activity_task_canceled(
+        &self,
+        r: Request<ws::RespondActivityTaskCanceledRequest>,
+    ) -> Rpc<ws::RespondActivityTaskCanceledResponse> {
+        self.rpc_activity_task_canceled(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        r: Request<ws::RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Rpc<ws::RecordActivityTaskHeartbeatByIdResponse> {
+        self.rpc_activity_heartbeat_by_id(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        r: Request<ws::RespondActivityTaskCompletedByIdRequest>,
+    ) -> Rpc<ws::RespondActivityTaskCompletedByIdResponse> {
+        self.rpc_activity_task_completed_by_id(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        r: Request<ws::RespondActivityTaskFailedByIdRequest>,
+    ) -> Rpc<ws::RespondActivityTaskFailedByIdResponse> {
+        self.rpc_activity_task_failed_by_id(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        r: Request<ws::RespondActivityTaskCanceledByIdRequest>,
+    ) -> Rpc<ws::RespondActivityTaskCanceledByIdResponse> {
+        self.rpc_activity_task_canceled_by_id(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn signal_workflow_execution(
         &self,
         r: Request<ws::SignalWorkflowExecutionRequest>,

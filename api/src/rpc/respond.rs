@@ -1,4 +1,5 @@
-//! RespondWorkflowTaskCompleted/Failed and RespondActivityTaskCompleted/Failed.
+//! RespondWorkflowTaskCompleted/Failed, RespondActivityTaskCompleted/Failed/Canceled and
+//! RecordActivityTaskHeartbeat, all addressed by task token.
 
 use crate::frontend::Frontend;
 use crate::{status, validate};
@@ -82,6 +83,21 @@ impl Frontend {
         )
         .await?;
         Ok(ws::RespondActivityTaskFailedResponse::default())
+    }
+
+    pub(crate) async fn rpc_activity_task_canceled(
+        &self,
+        request: ws::RespondActivityTaskCanceledRequest,
+    ) -> Result<ws::RespondActivityTaskCanceledResponse, Status> {
+        let token = task_token(&request.task_token, TaskKind::Activity, &request.namespace)?;
+        validate::blob("Details", request.details.as_ref())?;
+        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
+        self.propose(
+            group,
+            ShardCommandKind::RespondActivityTaskCanceled { token, request },
+        )
+        .await?;
+        Ok(ws::RespondActivityTaskCanceledResponse::default())
     }
 
     pub(crate) async fn rpc_activity_heartbeat(

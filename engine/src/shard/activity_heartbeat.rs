@@ -1,6 +1,6 @@
 //! RecordActivityTaskHeartbeat: keeps the details for the next attempt and restarts the
 //! heartbeat timeout. No event. A stale token gets NotFound, which makes the SDK cancel the
-//! activity. Activity cancellation is not implemented, so `cancel_requested` is always false.
+//! activity. The reply's `cancel_requested` tells the worker the workflow asked to cancel it.
 
 use crate::error::EngineError;
 use crate::shard::command::ShardReply;
@@ -28,6 +28,6 @@ pub(crate) fn handle(
         activity.last_heartbeat_details = request.details;
     }
     Ok(Ok(ShardReply::ActivityHeartbeat {
-        cancel_requested: false,
+        cancel_requested: activity.is_cancel_requested(),
     }))
 }

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     common::v1::{Header, Payloads, RetryPolicy},
     workflowservice::v1::{
-        RecordActivityTaskHeartbeatRequest, RespondActivityTaskCompletedRequest,
-        RespondActivityTaskFailedRequest, RespondWorkflowTaskCompletedRequest,
-        RespondWorkflowTaskFailedRequest, SignalWorkflowExecutionRequest,
-        StartWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
+        RecordActivityTaskHeartbeatRequest, RespondActivityTaskCanceledRequest,
+        RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
+        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+        SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
+        TerminateWorkflowExecutionRequest,
     },
 };
 
@@ -92,6 +93,12 @@ pub enum ShardCommandKind {
         token: TaskToken,
         #[serde(with = "codec::proto")]
         request: RecordActivityTaskHeartbeatRequest,
+    },
+    /// RespondActivityTaskCanceled: ActivityTaskStarted + ActivityTaskCanceled, then WFT+.
+    RespondActivityTaskCanceled {
+        token: TaskToken,
+        #[serde(with = "codec::proto")]
+        request: RespondActivityTaskCanceledRequest,
     },
 }
 

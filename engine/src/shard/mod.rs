@@ -5,7 +5,8 @@
 //! `workflow_task_completed` (with one file per workflow command under `commands/`),
 //! `workflow_task_failed`, `workflow_task_timeout`, `activity_task_started`,
 //! `activity_task_completed`, `activity_task_failed`, `activity_timeout`, `timer_fired`,
-//! `workflow_timeout`, `signal_workflow`, `terminate_workflow`, `activity_heartbeat`, and `fire_timers`, which drives the timer index. The shared machinery:
+//! `workflow_timeout`, `signal_workflow`, `terminate_workflow`, `activity_heartbeat`,
+//! `activity_task_canceled`, and `fire_timers`, which drives the timer index. The shared machinery:
 //! `txn` (staging, so a rejected command changes nothing), `draft` (append, buffer, flush,
 //! close), `index` (the derived indexes) and `state` ([`ShardState`] itself).
 
@@ -17,6 +18,7 @@ pub mod mutable_state;
 
 mod activity_heartbeat;
 mod activity_outcome;
+mod activity_task_canceled;
 mod activity_task_completed;
 mod activity_task_failed;
 mod activity_task_started;

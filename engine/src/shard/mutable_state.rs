@@ -154,6 +154,16 @@ pub struct ActivityState {
     pub last_failure: Option<Failure>,
     #[serde(with = "codec::proto_opt")]
     pub last_heartbeat_details: Option<Payloads>,
+    // Activity cancellation.
+    /// Event ID of the latest ActivityTaskCancelRequested of this activity, 0 if none. A started
+    /// attempt learns of the request through its heartbeat reply and is not retried any more.
+    pub cancel_requested_event_id: i64,
+}
+
+impl ActivityState {
+    pub fn is_cancel_requested(&self) -> bool {
+        self.cancel_requested_event_id != 0
+    }
 }
 
 /// A running user timer.

@@ -56,6 +56,10 @@ pub(crate) enum RetryDecision {
 /// Decides whether the failed attempt of `activity` is retried at `now_ms`.
 pub(crate) fn decide(activity: &ActivityState, failure: &Failure, now_ms: i64) -> RetryDecision {
     let policy = &activity.retry_policy;
+    // Temporal does not retry an activity the workflow asked to cancel.
+    if activity.is_cancel_requested() {
+        return RetryDecision::Final(RetryState::CancelRequested);
+    }
     if !is_retryable(failure, &policy.non_retryable_error_types) {
         return RetryDecision::Final(RetryState::NonRetryableFailure);
     }

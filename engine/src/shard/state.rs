@@ -9,9 +9,9 @@ use crate::shard::limits::EngineLimits;
 use crate::shard::mutable_state::{CurrentRun, MutableState};
 use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
-    activity_heartbeat, activity_task_completed, activity_task_failed, activity_task_started,
-    fire_timers, signal_workflow, start_workflow, terminate_workflow, workflow_task_completed,
-    workflow_task_failed, workflow_task_started,
+    activity_heartbeat, activity_task_canceled, activity_task_completed, activity_task_failed,
+    activity_task_started, fire_timers, signal_workflow, start_workflow, terminate_workflow,
+    workflow_task_completed, workflow_task_failed, workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -260,6 +260,9 @@ fn dispatch(
         K::TerminateWorkflow { request } => terminate_workflow::handle(txn, request),
         K::RecordActivityTaskHeartbeat { token, request } => {
             activity_heartbeat::handle(txn, &token, request)
+        }
+        K::RespondActivityTaskCanceled { token, request } => {
+            activity_task_canceled::handle(txn, &token, request)
         }
     }
 }

@@ -83,6 +83,7 @@ fn complete(
         completed_event_id,
         identity: &request.identity,
         limits,
+        new_workflow_task: std::cell::Cell::new(false),
     };
     for (index, command) in request.commands.iter().enumerate() {
         if !draft.ms.is_running() {
@@ -97,7 +98,7 @@ fn complete(
     }
     if draft.ms.is_running() {
         let flushed = draft.flush_buffer();
-        if flushed || request.force_create_new_workflow_task {
+        if flushed || request.force_create_new_workflow_task || ctx.new_workflow_task.get() {
             draft.schedule_workflow_task(1);
         }
     }

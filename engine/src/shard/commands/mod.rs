@@ -5,6 +5,7 @@
 mod complete_workflow;
 mod fail_workflow;
 mod record_marker;
+mod request_cancel_activity;
 mod schedule_activity;
 mod timers;
 
@@ -23,6 +24,9 @@ pub(crate) struct CommandContext<'a> {
     /// Identity of the completing worker.
     pub identity: &'a str,
     pub limits: &'a EngineLimits,
+    /// Set by a command whose event needs the workflow to see it in a new workflow task right
+    /// after this completion (e.g. an activity canceled before it started).
+    pub new_workflow_task: std::cell::Cell<bool>,
 }
 
 /// Why a completion was refused. The engine writes WorkflowTaskFailed{cause, failure{message}}
@@ -117,6 +121,14 @@ pub(crate) fn apply(
         (CommandType::FailWorkflowExecution, _) => Err(missing(
             Cause::BadFailWorkflowExecutionAttributes,
             "FailWorkflowExecution",
+        )),
+        (
+            CommandType::RequestCancelActivityTask,
+            Some(C::RequestCancelActivityTaskCommandAttributes(a)),
+        ) => request_cancel_activity::apply(draft, a, ctx),
+        (CommandType::RequestCancelActivityTask, _) => Err(missing(
+            Cause::BadRequestCancelActivityAttributes,
+            "RequestCancelActivityTask",
         )),
         (CommandType::Unspecified, _) => Err(CommandRejection::new(
             Cause::Unspecified,

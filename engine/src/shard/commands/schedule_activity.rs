@@ -116,6 +116,7 @@ pub(super) fn apply(
         last_heartbeat_time_ms: 0,
         last_failure: None,
         last_heartbeat_details: None,
+        cancel_requested_event_id: 0,
     };
     draft.ms.activities.insert(scheduled_event_id, activity);
     Ok(())

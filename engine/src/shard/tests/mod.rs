@@ -2,6 +2,7 @@
 //! API layer does and checks every emitted history, plus one file per area.
 
 mod activities;
+mod activity_cancel;
 mod external;
 mod property;
 mod start;

@@ -23,8 +23,8 @@ use temporalio_protos::temporal::api::{
     common::v1::WorkflowExecution,
     enums::v1::WorkflowExecutionStatus,
     workflowservice::v1::{
-        RecordActivityTaskHeartbeatRequest, SignalWorkflowExecutionRequest,
-        TerminateWorkflowExecutionRequest,
+        RecordActivityTaskHeartbeatRequest, RespondActivityTaskCanceledRequest,
+        SignalWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
     },
 };
 
@@ -60,6 +60,8 @@ enum Op {
     },
     Terminate(u8),
     Heartbeat(u8),
+    /// RespondActivityTaskCanceled.
+    CancelActivity(u8),
     /// Advance the clock and fire due timers.
     Advance(u32),
     /// A command stamped with a lagging leader clock (clamped by the engine).
@@ -80,6 +82,8 @@ enum CommandSpec {
         after_ms: u16,
     },
     CancelTimer(u8),
+    /// RequestCancelActivityTask of the n-th pending activity of the run (or of a bogus ID).
+    CancelActivity(u8),
     Marker,
     Complete,
     Fail,
@@ -99,6 +103,7 @@ fn command_spec() -> impl Strategy<Value = CommandSpec> {
         ),
         4 => (0u8..4, 1u16..20_000).prop_map(|(id, after_ms)| CommandSpec::Timer { id, after_ms }),
         1 => (0u8..4).prop_map(CommandSpec::CancelTimer),
+        1 => any::<u8>().prop_map(CommandSpec::CancelActivity),
         1 => Just(CommandSpec::Marker),
         1 => Just(CommandSpec::Complete),
         1 => Just(CommandSpec::Fail),
@@ -122,6 +127,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..3, 0u8..4).prop_map(|(workflow, request)| Op::Signal { workflow, request }),
         1 => (0u8..3).prop_map(Op::Terminate),
         1 => any::<u8>().prop_map(Op::Heartbeat),
+        1 => any::<u8>().prop_map(Op::CancelActivity),
         3 => (0u32..15_000).prop_map(Op::Advance),
         1 => (0u16..5_000).prop_map(Op::LaggingFire),
     ]
@@ -270,8 +276,17 @@ impl Driver {
                 let Some(token) = self.token(TaskKind::Workflow, *pick) else {
                     return;
                 };
+                let pending: Vec<i64> = self
+                    .h
+                    .state
+                    .execution(&token.execution)
+                    .map(|ms| ms.activities.keys().copied().collect())
+                    .unwrap_or_default();
                 let request = RespondWorkflowTaskCompletedRequest {
-                    commands: commands.iter().map(concrete_command).collect(),
+                    commands: commands
+                        .iter()
+                        .map(|spec| concrete_command(spec, &pending))
+                        .collect(),
                     identity: "worker".into(),
                     force_create_new_workflow_task: *force_new_task,
                     ..Default::default()
@@ -380,6 +395,20 @@ impl Driver {
                     ShardCommandKind::RecordActivityTaskHeartbeat { token, request },
                 );
             }
+            Op::CancelActivity(pick) => {
+                let Some(token) = self.token(TaskKind::Activity, *pick) else {
+                    return;
+                };
+                let request = RespondActivityTaskCanceledRequest {
+                    details: Some(payloads("canceled")),
+                    identity: "activity-worker".into(),
+                    ..Default::default()
+                };
+                self.run(
+                    now,
+                    ShardCommandKind::RespondActivityTaskCanceled { token, request },
+                );
+            }
             Op::Advance(ms) => {
                 self.h.now_ms += i64::from(*ms);
                 self.run(self.h.now_ms, ShardCommandKind::FireTimers);
@@ -391,7 +420,9 @@ impl Driver {
     }
 }
 
-fn concrete_command(spec: &CommandSpec) -> Command {
+/// The command a spec stands for; `pending` lists the scheduled event IDs of the run's pending
+/// activities.
+fn concrete_command(spec: &CommandSpec, pending: &[i64]) -> Command {
     match spec {
         CommandSpec::Activity {
             id,
@@ -423,6 +454,13 @@ fn concrete_command(spec: &CommandSpec) -> Command {
             start_timer(&format!("timer-{id}"), i64::from(*after_ms))
         }
         CommandSpec::CancelTimer(id) => cancel_timer(&format!("timer-{id}")),
+        CommandSpec::CancelActivity(pick) => {
+            let scheduled_event_id = match pending {
+                [] => i64::from(*pick),
+                ids => ids[usize::from(*pick) % ids.len()],
+            };
+            super::activity_cancel::request_cancel_activity(scheduled_event_id)
+        }
         CommandSpec::Marker => record_marker("core_patch"),
         CommandSpec::Complete => complete_workflow("done"),
         CommandSpec::Fail => fail_workflow("failed"),
