@@ -356,6 +356,26 @@ impl WorkflowService for Frontend {
             .map(Response::new)
     }
 
+    async fn update_workflow_execution(
+        &self,
+        r: Request<ws::UpdateWorkflowExecutionRequest>,
+    ) -> Rpc<ws::UpdateWorkflowExecutionResponse> {
+        let wait = long_poll_wait(&r);
+        self.rpc_update_workflow(r.into_inner(), wait)
+            .await
+            .map(Response::new)
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        r: Request<ws::PollWorkflowExecutionUpdateRequest>,
+    ) -> Rpc<ws::PollWorkflowExecutionUpdateResponse> {
+        let wait = long_poll_wait(&r);
+        self.rpc_poll_update(r.into_inner(), wait)
+            .await
+            .map(Response::new)
+    }
+
     async fn shutdown_worker(
         &self,
         _: Request<ws::ShutdownWorkerRequest>,

@@ -49,6 +49,8 @@ impl ApplyObserver for NodeObserver {
             match notice {
                 Notice::TaskReady(task) => self.matching.offer(task.clone()),
                 Notice::HistoryAppended(execution) => self.history.appended(execution),
+                // Clients waiting for an update wait on the execution's history watch too.
+                Notice::UpdatesChanged(execution) => self.history.appended(execution),
                 Notice::TimerArmed { .. } => {}
             }
         }

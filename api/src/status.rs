@@ -106,3 +106,8 @@ pub fn workflow_not_ready(message: &str) -> Status {
 pub fn deadline_exceeded(message: &str) -> Status {
     Status::deadline_exceeded(message.to_string())
 }
+
+/// The run closed before the update was accepted (the real server's error for it).
+pub fn update_aborted() -> Status {
+    Status::not_found("update aborted by closing workflow")
+}

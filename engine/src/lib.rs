@@ -35,5 +35,6 @@ pub mod shard;
 
 pub use shard::{
     ActivityTaskInfo, Applied, CurrentRun, EngineLimits, MutableState, Notice, PendingTask,
-    ShardCommand, ShardCommandKind, ShardReply, ShardState, StateChanges, WorkflowTaskInfo,
+    ShardCommand, ShardCommandKind, ShardReply, ShardState, StateChanges, UpdatePhase,
+    UpdateStatus, WorkflowTaskInfo, speculative_events, update_status,
 };

@@ -11,12 +11,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from harness import wait_blocked
-from pending import pending_on_perdura
 from seed_workflows import ShoppingCart
 from shapes import ShapeCheck
 
 
-@pending_on_perdura("updates")
 def test_updates_accepted_rejected_deduplicated(shared_server, task_queue):
     async def main():
         client = await shared_server.wait_ready()

@@ -11,3 +11,4 @@ pub(crate) mod signal;
 pub(crate) mod start;
 pub(crate) mod system;
 pub(crate) mod time;
+pub(crate) mod update;

@@ -175,15 +175,26 @@ impl Frontend {
         info: WorkflowTaskInfo,
     ) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
         let execution = &info.token.execution;
-        let page = usize::try_from(info.started_event_id)
-            .unwrap_or(0)
-            .min(HISTORY_PAGE_SIZE);
-        let events = self
+        // A speculative task's Scheduled and Started events are not stored: the history is the
+        // stored events, in one page, followed by them.
+        let speculative = !info.speculative_events.is_empty();
+        let stored_last = if speculative {
+            info.scheduled_event_id - 1
+        } else {
+            info.started_event_id
+        };
+        let stored = usize::try_from(stored_last).unwrap_or(0);
+        let page = if speculative {
+            stored
+        } else {
+            stored.min(HISTORY_PAGE_SIZE)
+        };
+        let mut events = self
             .raft
             .read_history(group, execution, 1, page)
             .map_err(status::internal)?;
         let next_page_token = match events.last() {
-            Some(last) if last.event_id < info.started_event_id => HistoryToken {
+            Some(last) if !speculative && last.event_id < info.started_event_id => HistoryToken {
                 run_id: execution.run_id.clone(),
                 next_event_id: last.event_id + 1,
                 last_event_id: info.started_event_id,
@@ -191,10 +202,12 @@ impl Frontend {
             .encode(),
             _ => Vec::new(),
         };
+        events.extend(info.speculative_events);
         let queries = self.queries.attach(execution, info.started_event_id);
         Ok(ws::PollWorkflowTaskQueueResponse {
             task_token: info.token.encode(),
             queries,
+            messages: info.messages,
             workflow_execution: Some(WorkflowExecution {
                 workflow_id: execution.workflow_id.clone(),
                 run_id: execution.run_id.clone(),

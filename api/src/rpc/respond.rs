@@ -28,12 +28,22 @@ impl Frontend {
             );
         }
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
-        self.propose(
-            group,
-            ShardCommandKind::RespondWorkflowTaskCompleted { token, request },
-        )
-        .await?;
-        Ok(ws::RespondWorkflowTaskCompletedResponse::default())
+        let reply = self
+            .propose(
+                group,
+                ShardCommandKind::RespondWorkflowTaskCompleted { token, request },
+            )
+            .await?;
+        let reset_history_event_id = match reply {
+            ShardReply::WorkflowTaskDiscarded {
+                reset_history_event_id,
+            } => reset_history_event_id,
+            _ => 0,
+        };
+        Ok(ws::RespondWorkflowTaskCompletedResponse {
+            reset_history_event_id,
+            ..Default::default()
+        })
     }
 
     pub(crate) async fn rpc_workflow_task_failed(

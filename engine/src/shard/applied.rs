@@ -46,6 +46,8 @@ pub enum Notice {
     HistoryAppended(ExecutionKey),
     /// The timer index gained an entry that fires at this time.
     TimerArmed { fire_at_ms: i64 },
+    /// An update of this execution changed stage (wakes clients waiting for an update).
+    UpdatesChanged(ExecutionKey),
 }
 
 /// A task waiting in a task queue to be handed to one poller.

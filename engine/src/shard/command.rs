@@ -11,8 +11,11 @@ use temporalio_protos::temporal::api::{
         RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
         RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
         SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
-        TerminateWorkflowExecutionRequest,
+        TerminateWorkflowExecutionRequest, UpdateWorkflowExecutionRequest,
     },
+};
+use temporalio_protos::temporal::api::{
+    history::v1::HistoryEvent, protocol::v1::Message, update::v1::Outcome,
 };
 
 /// One entry of a workflow group's log: a command plus the leader's wall-clock time.
@@ -100,9 +103,19 @@ pub enum ShardCommandKind {
         #[serde(with = "codec::proto")]
         request: RespondActivityTaskCanceledRequest,
     },
+    /// UpdateWorkflowExecution: admits the update (deduplicated by update ID) and, if the run
+    /// has no workflow task, schedules a speculative one to carry it. No event.
+    UpdateWorkflow {
+        #[serde(with = "codec::proto")]
+        request: UpdateWorkflowExecutionRequest,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one reply per applied command, moved once to the proposer; the common workflow-task reply stays unboxed"
+)]
 pub enum ShardReply {
     WorkflowStarted {
         run_id: String,
@@ -118,6 +131,14 @@ pub enum ShardReply {
     /// Reply to `RecordActivityTaskHeartbeat`.
     ActivityHeartbeat {
         cancel_requested: bool,
+    },
+    /// Reply to `UpdateWorkflow`.
+    Update(Box<UpdateStatus>),
+    /// A speculative workflow task was completed without writing anything: the worker must
+    /// forget it and go back to the state after this WorkflowTaskStarted event (the reply's
+    /// `reset_history_event_id`).
+    WorkflowTaskDiscarded {
+        reset_history_event_id: i64,
     },
 }
 
@@ -135,6 +156,26 @@ pub struct WorkflowTaskInfo {
     pub attempt: i32,
     pub scheduled_time_ms: i64,
     pub started_time_ms: i64,
+    /// A speculative task's unwritten WorkflowTaskScheduled and WorkflowTaskStarted events: the
+    /// history shown to the worker is the stored events followed by these.
+    #[serde(with = "codec::proto_vec")]
+    pub speculative_events: Vec<HistoryEvent>,
+    /// Protocol messages for the worker: the requests of the updates this task delivers.
+    #[serde(with = "codec::proto_vec")]
+    pub messages: Vec<Message>,
+}
+
+/// Where an update stands: the reply to UpdateWorkflow, and what waiting clients read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateStatus {
+    pub run_id: String,
+    /// An `UpdateWorkflowExecutionLifecycleStage`: ADMITTED, ACCEPTED or COMPLETED.
+    pub stage: i32,
+    /// Set once the stage is COMPLETED.
+    #[serde(with = "codec::proto_opt")]
+    pub outcome: Option<Outcome>,
+    /// The run closed before the update was accepted; the client gets NotFound.
+    pub aborted: bool,
 }
 
 /// Everything a PollActivityTaskQueueResponse needs.

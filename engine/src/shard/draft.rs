@@ -3,18 +3,16 @@
 
 use crate::shard::events::new_event;
 use crate::shard::mutable_state::{MutableState, WorkflowTaskState};
-use crate::shard::time::duration;
+use crate::shard::speculative::scheduled_attributes;
 use prost::Message;
 use std::collections::BTreeMap;
 use temporalio_protos::temporal::api::{
-    enums::v1::{TaskQueueKind, WorkflowExecutionStatus, WorkflowTaskFailedCause},
+    enums::v1::{WorkflowExecutionStatus, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{
         HistoryEvent, WorkflowExecutionTerminatedEventAttributes,
-        WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
-        history_event::Attributes,
+        WorkflowTaskFailedEventAttributes, history_event::Attributes,
     },
-    taskqueue::v1::TaskQueue,
 };
 
 /// A working copy of one execution plus the events appended to it by the current command. It is
@@ -42,7 +40,22 @@ impl Draft {
         self.append_event(event)
     }
 
-    fn append_event(&mut self, mut event: HistoryEvent) -> i64 {
+    fn append_event(&mut self, event: HistoryEvent) -> i64 {
+        // Whatever is written while a speculative task is started ends that task: its own
+        // events come first.
+        if self
+            .ms
+            .workflow_task
+            .as_ref()
+            .is_some_and(|w| w.speculative && w.is_started())
+        {
+            self.materialize_speculative_task();
+        }
+        self.push_event(event)
+    }
+
+    /// Appends an event as is (no speculative-task handling).
+    pub(crate) fn push_event(&mut self, mut event: HistoryEvent) -> i64 {
         debug_assert_eq!(
             self.ms.close_event_id, 0,
             "an event after the close event of {}",
@@ -96,28 +109,21 @@ impl Draft {
 
     /// Appends WorkflowTaskScheduled and makes it the current workflow task.
     pub fn schedule_workflow_task(&mut self, attempt: i32) {
-        let timeout_ms = self.ms.workflow_task_timeout_ms;
-        let attributes = WorkflowTaskScheduledEventAttributes {
-            task_queue: Some(TaskQueue {
-                name: self.ms.task_queue.clone(),
-                kind: TaskQueueKind::Normal as i32,
-                normal_name: String::new(),
-            }),
-            start_to_close_timeout: Some(duration(timeout_ms)),
-            attempt,
-        };
-        let scheduled_event_id =
-            self.append(Attributes::WorkflowTaskScheduledEventAttributes(attributes));
-        self.ms.workflow_task = Some(WorkflowTaskState {
-            scheduled_event_id,
+        let mut wft = WorkflowTaskState {
+            scheduled_event_id: 0,
             started_event_id: 0,
             attempt,
             scheduled_time_ms: self.now_ms,
             started_time_ms: 0,
-            timeout_ms,
+            timeout_ms: self.ms.workflow_task_timeout_ms,
             identity: String::new(),
             request_id: String::new(),
-        });
+            speculative: false,
+            started_history_size_bytes: 0,
+            suggest_continue_as_new_reasons: Vec::new(),
+        };
+        wft.scheduled_event_id = self.append(scheduled_attributes(&self.ms, &wft));
+        self.ms.workflow_task = Some(wft);
     }
 
     /// The "WFT+" rule: schedule a workflow task unless one is already scheduled or started (a
@@ -136,6 +142,7 @@ impl Draft {
         failure: Option<Failure>,
         identity: String,
     ) -> Option<WorkflowTaskState> {
+        self.materialize_speculative_task();
         let wft = self.ms.workflow_task.take()?;
         self.append(Attributes::WorkflowTaskFailedEventAttributes(
             WorkflowTaskFailedEventAttributes {
@@ -176,6 +183,7 @@ impl Draft {
         self.ms.workflow_task = None;
         self.ms.activities.clear();
         self.ms.timers.clear();
+        self.abort_updates();
         id
     }
 

@@ -14,6 +14,20 @@ pub(crate) fn running_execution(
     namespace: &str,
     execution: Option<&WorkflowExecution>,
 ) -> Result<ExecutionKey, EngineError> {
+    let key = execution_key(txn, namespace, execution)?;
+    match txn.execution(&key) {
+        Some(ms) if !ms.is_running() => Err(EngineError::NotFound(EXECUTION_COMPLETED.into())),
+        _ => Ok(key),
+    }
+}
+
+/// The execution (open or closed) named by `namespace` and `execution`; NotFound if it does
+/// not exist.
+pub(crate) fn execution_key(
+    txn: &Txn,
+    namespace: &str,
+    execution: Option<&WorkflowExecution>,
+) -> Result<ExecutionKey, EngineError> {
     let workflow_id = execution.map(|e| e.workflow_id.as_str()).unwrap_or("");
     if workflow_id.is_empty() {
         return Err(EngineError::InvalidArgument(
@@ -40,7 +54,6 @@ pub(crate) fn running_execution(
     };
     match txn.execution(&key) {
         None => Err(EngineError::NotFound(EXECUTION_NOT_FOUND.into())),
-        Some(ms) if !ms.is_running() => Err(EngineError::NotFound(EXECUTION_COMPLETED.into())),
         Some(_) => Ok(key),
     }
 }

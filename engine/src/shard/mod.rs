@@ -6,7 +6,9 @@
 //! `workflow_task_failed`, `workflow_task_timeout`, `activity_task_started`,
 //! `activity_task_completed`, `activity_task_failed`, `activity_timeout`, `timer_fired`,
 //! `workflow_timeout`, `signal_workflow`, `terminate_workflow`, `activity_heartbeat`,
-//! `activity_task_canceled`, and `fire_timers`, which drives the timer index. The shared machinery:
+//! `activity_task_canceled`, `update_workflow` (with `updates` and `speculative`, the update
+//! protocol and speculative workflow tasks), and `fire_timers`, which drives the timer index.
+//! The shared machinery:
 //! `txn` (staging, so a rejected command changes nothing), `draft` (append, buffer, flush,
 //! close), `index` (the derived indexes) and `state` ([`ShardState`] itself).
 
@@ -30,6 +32,7 @@ mod index;
 mod lookup;
 mod retry;
 mod signal_workflow;
+mod speculative;
 mod start_workflow;
 mod state;
 mod task_token;
@@ -37,6 +40,8 @@ mod terminate_workflow;
 mod time;
 mod timer_fired;
 mod txn;
+mod update_workflow;
+mod updates;
 mod workflow_task_completed;
 mod workflow_task_failed;
 mod workflow_task_started;
@@ -47,10 +52,15 @@ mod workflow_timeout;
 mod tests;
 
 pub use applied::{Applied, Notice, PendingTask, StateChanges};
-pub use command::{ActivityTaskInfo, ShardCommand, ShardCommandKind, ShardReply, WorkflowTaskInfo};
+pub use command::{
+    ActivityTaskInfo, ShardCommand, ShardCommandKind, ShardReply, UpdateStatus, WorkflowTaskInfo,
+};
 pub use limits::{EngineLimits, HISTORY_LENGTH_LIMIT_REASON};
 pub use mutable_state::{
-    ActivityPhase, ActivityState, CurrentRun, MutableState, UserTimerState, WorkflowTaskState,
+    ActivityPhase, ActivityState, CurrentRun, MutableState, UpdatePhase, UpdateState,
+    UserTimerState, WorkflowTaskState,
 };
+pub use speculative::speculative_events;
 pub use start_workflow::TERMINATE_EXISTING_REASON;
 pub use state::ShardState;
+pub use updates::update_status;

@@ -11,6 +11,7 @@ use temporalio_protos::temporal::api::{
     enums::v1::WorkflowExecutionStatus,
     failure::v1::Failure,
     history::v1::HistoryEvent,
+    update::v1::{Outcome, Request},
 };
 
 /// One workflow run, without its history events.
@@ -73,6 +74,10 @@ pub struct MutableState {
     pub retry_policy: Option<RetryPolicy>,
     /// `request_id`s of the signals delivered to this run (deduplication of retried signals).
     pub signal_request_ids: BTreeSet<String>,
+    // Updates (UpdateWorkflowExecution).
+    /// Every update admitted to this run, by update ID: in flight, or with its final outcome,
+    /// so that a retried request with the same ID never runs the update twice.
+    pub updates: BTreeMap<String, UpdateState>,
 }
 
 impl MutableState {
@@ -100,6 +105,15 @@ pub struct WorkflowTaskState {
     /// Identity and poll request ID of the worker that started the task.
     pub identity: String,
     pub request_id: String,
+    // Updates.
+    /// A speculative task (scheduled for an update): its Scheduled and Started events are not
+    /// written. `scheduled_event_id` and `started_event_id` are reserved IDs; the events are
+    /// shown to the worker and written only if the task's completion writes anything.
+    pub speculative: bool,
+    /// History size and continue-as-new suggestion of the WorkflowTaskStarted event, kept so
+    /// that a speculative task's Started event can be rebuilt exactly.
+    pub started_history_size_bytes: i64,
+    pub suggest_continue_as_new_reasons: Vec<i32>,
 }
 
 impl WorkflowTaskState {
@@ -190,5 +204,51 @@ pub struct CurrentRun {
 impl CurrentRun {
     pub fn is_running(&self) -> bool {
         self.status == WorkflowExecutionStatus::Running as i32
+    }
+}
+
+/// One update of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateState {
+    /// Admission order within the run; requests reach the worker in this order.
+    pub seq: u64,
+    pub phase: UpdatePhase,
+    /// The request as admitted; dropped once the update is accepted or rejected.
+    #[serde(with = "codec::proto_opt")]
+    pub request: Option<Request>,
+}
+
+/// Where an update stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "phases live in the run's update map and are replaced in place, rarely moved"
+)]
+pub enum UpdatePhase {
+    /// Waits for a workflow task to carry it to the worker.
+    Admitted,
+    /// Delivered on the workflow task that started with this event ID; that task's completion
+    /// must accept or reject it (else the server rejects it).
+    Sent { started_event_id: i64 },
+    /// WorkflowExecutionUpdateAccepted was written with this ID.
+    Accepted { accepted_event_id: i64 },
+    /// Final. Completed by the worker (`accepted_event_id` > 0), rejected (no event), or failed
+    /// by the server because the run closed after accepting it.
+    Completed {
+        accepted_event_id: i64,
+        #[serde(with = "codec::proto")]
+        outcome: Outcome,
+    },
+    /// Final: the run closed before the update was accepted.
+    Aborted,
+}
+
+impl UpdateState {
+    /// Still needs the worker: admitted, sent or accepted.
+    pub fn in_flight(&self) -> bool {
+        matches!(
+            self.phase,
+            UpdatePhase::Admitted | UpdatePhase::Sent { .. } | UpdatePhase::Accepted { .. }
+        )
     }
 }

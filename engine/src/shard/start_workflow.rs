@@ -290,6 +290,7 @@ fn new_mutable_state(
         search_attributes: request.search_attributes.clone(),
         retry_policy: request.retry_policy.clone(),
         signal_request_ids: Default::default(),
+        updates: Default::default(),
         key,
     }
 }

@@ -11,7 +11,7 @@ use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
     activity_heartbeat, activity_task_canceled, activity_task_completed, activity_task_failed,
     activity_task_started, fire_timers, signal_workflow, start_workflow, terminate_workflow,
-    workflow_task_completed, workflow_task_failed, workflow_task_started,
+    update_workflow, workflow_task_completed, workflow_task_failed, workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -195,6 +195,9 @@ impl ShardState {
                 notices.push(Notice::TaskReady(task.clone()));
                 self.ready.insert(task.clone());
             }
+            if old.map(|o| &o.updates) != Some(&draft.ms.updates) {
+                notices.push(Notice::UpdatesChanged(key.clone()));
+            }
             if !draft.events.is_empty() {
                 notices.push(Notice::HistoryAppended(key.clone()));
                 changes.events.push((key.clone(), draft.events));
@@ -264,5 +267,6 @@ fn dispatch(
         K::RespondActivityTaskCanceled { token, request } => {
             activity_task_canceled::handle(txn, &token, request)
         }
+        K::UpdateWorkflow { request } => update_workflow::handle(txn, request),
     }
 }

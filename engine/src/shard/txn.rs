@@ -98,6 +98,9 @@ impl<'s> Txn<'s> {
     pub fn finish(mut self) -> Staged {
         let max_events = self.limits().max_history_events;
         for draft in self.drafts.values_mut() {
+            draft.settle_speculative_task();
+        }
+        for draft in self.drafts.values_mut() {
             if draft.ms.is_running() && draft.ms.next_event_id > max_events {
                 draft.terminate(HISTORY_LENGTH_LIMIT_REASON, ENGINE_IDENTITY);
             }

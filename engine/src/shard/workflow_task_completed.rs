@@ -14,12 +14,16 @@ use crate::shard::draft::Draft;
 use crate::shard::limits::EngineLimits;
 use crate::shard::task_token::started_workflow_task;
 use crate::shard::txn::{Committed, Txn};
+use crate::shard::updates::UpdateMessage;
 use crate::shard::workflow_task_started::WORKFLOW_TASK_NOT_FOUND;
 use crate::token::TaskToken;
+use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::{
+    command::v1::command,
     enums::v1::{WorkerVersioningMode, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{WorkflowTaskCompletedEventAttributes, history_event::Attributes},
+    protocol::v1::Message,
     workflowservice::v1::RespondWorkflowTaskCompletedRequest,
 };
 
@@ -35,7 +39,10 @@ pub(crate) fn handle(
         .ok_or_else(|| EngineError::NotFound(WORKFLOW_TASK_NOT_FOUND.into()))?;
     let before = draft.clone();
     match complete(draft, &request, &limits) {
-        Ok(()) => Ok(Ok(ShardReply::Done)),
+        Ok(Completion::Written) => Ok(Ok(ShardReply::Done)),
+        Ok(Completion::Discarded) => Ok(Ok(ShardReply::WorkflowTaskDiscarded {
+            reset_history_event_id: draft.ms.previous_started_event_id,
+        })),
         Err(rejection) => {
             *draft = before;
             let failure = Failure {
@@ -57,16 +64,34 @@ pub(crate) fn handle(
     }
 }
 
+/// What a completion did to history.
+enum Completion {
+    Written,
+    /// A speculative task left no trace.
+    Discarded,
+}
+
 fn complete(
     draft: &mut Draft,
     request: &RespondWorkflowTaskCompletedRequest,
     limits: &EngineLimits,
-) -> Result<(), CommandRejection> {
+) -> Result<Completion, CommandRejection> {
     if !draft.ms.buffered_events.is_empty() && request.commands.iter().any(is_close_command) {
         return Err(CommandRejection::new(
             WorkflowTaskFailedCause::UnhandledCommand,
             "UnhandledCommand: new events arrived while the workflow task ran; the close command is refused.",
         ));
+    }
+    let messages = decode_messages(request)?;
+    if draft.has_speculative_task() {
+        let writes = !request.commands.is_empty()
+            || !draft.ms.buffered_events.is_empty()
+            || request.force_create_new_workflow_task
+            || messages.iter().any(|(_, body)| body.writes_event());
+        if !writes {
+            return discard_speculative_task(draft, messages);
+        }
+        draft.materialize_speculative_task();
     }
     let Some(wft) = draft.ms.workflow_task.take() else {
         return Err(CommandRejection::new(
@@ -84,7 +109,18 @@ fn complete(
         identity: &request.identity,
         limits,
         new_workflow_task: std::cell::Cell::new(false),
+        messages: &request.messages,
     };
+    let referenced: BTreeSet<&str> = request
+        .commands
+        .iter()
+        .filter_map(|c| match &c.attributes {
+            Some(command::Attributes::ProtocolMessageCommandAttributes(a)) => {
+                Some(a.message_id.as_str())
+            }
+            _ => None,
+        })
+        .collect();
     for (index, command) in request.commands.iter().enumerate() {
         if !draft.ms.is_running() {
             return Err(CommandRejection::new(
@@ -97,12 +133,58 @@ fn complete(
         commands::apply(draft, command, &ctx)?;
     }
     if draft.ms.is_running() {
+        // Messages no command points to (rejections) apply after the commands.
+        for (message, body) in messages {
+            if !referenced.contains(message.id.as_str()) {
+                draft.apply_update_message(message, body)?;
+            }
+        }
+        draft.reject_unprocessed_updates(wft.started_event_id);
         let flushed = draft.flush_buffer();
         if flushed || request.force_create_new_workflow_task || ctx.new_workflow_task.get() {
             draft.schedule_workflow_task(1);
+        } else if draft.has_admitted_updates() {
+            draft.schedule_speculative_task_if_none();
         }
     }
-    Ok(())
+    Ok(Completion::Written)
+}
+
+/// The worker's update messages with their decoded bodies; messages of other protocols are
+/// ignored.
+fn decode_messages(
+    request: &RespondWorkflowTaskCompletedRequest,
+) -> Result<Vec<(&Message, UpdateMessage)>, CommandRejection> {
+    let mut decoded = Vec::new();
+    for message in &request.messages {
+        if let Some(body) = UpdateMessage::decode(message)? {
+            decoded.push((message, body));
+        }
+    }
+    Ok(decoded)
+}
+
+/// A speculative task whose completion writes nothing (it only rejects updates) leaves no
+/// trace in history: the rejections are recorded on the updates, and updates that arrived
+/// meanwhile get a new speculative task.
+fn discard_speculative_task(
+    draft: &mut Draft,
+    messages: Vec<(&Message, UpdateMessage)>,
+) -> Result<Completion, CommandRejection> {
+    let Some(wft) = draft.ms.workflow_task.take() else {
+        return Err(CommandRejection::new(
+            WorkflowTaskFailedCause::Unspecified,
+            WORKFLOW_TASK_NOT_FOUND,
+        ));
+    };
+    for (message, body) in messages {
+        draft.apply_update_message(message, body)?;
+    }
+    draft.reject_unprocessed_updates(wft.started_event_id);
+    if draft.has_admitted_updates() {
+        draft.schedule_speculative_task_if_none();
+    }
+    Ok(Completion::Discarded)
 }
 
 /// WorkflowTaskCompleted with everything core reads back on replay: identity, checksum, SDK

@@ -7,12 +7,11 @@ use crate::error::EngineError;
 use crate::ids::ExecutionKey;
 use crate::shard::command::{ShardReply, WorkflowTaskInfo};
 use crate::shard::mutable_state::{MutableState, WorkflowTaskState};
+use crate::shard::speculative::{speculative_events, started_attributes};
 use crate::shard::txn::{Committed, Txn};
+use crate::shard::updates::request_messages;
 use crate::token::{TaskKind, TaskToken};
-use temporalio_protos::temporal::api::{
-    enums::v1::SuggestContinueAsNewReason,
-    history::v1::{WorkflowTaskStartedEventAttributes, history_event::Attributes},
-};
+use temporalio_protos::temporal::api::enums::v1::SuggestContinueAsNewReason;
 
 pub(crate) const WORKFLOW_TASK_NOT_FOUND: &str = "Workflow task not found.";
 
@@ -43,8 +42,15 @@ pub(crate) fn handle(
     let suggest_events = txn.limits().suggest_continue_as_new_events;
     let suggest_bytes = txn.limits().suggest_continue_as_new_bytes;
     let draft = txn.draft(execution).ok_or_else(not_found)?;
-    let started_event_id = draft.ms.next_event_id;
+    let now_ms = draft.now_ms;
     let history_size_bytes = draft.ms.history_size_bytes;
+    let mut wft = draft.ms.workflow_task.clone().ok_or_else(not_found)?;
+    // A speculative task's Started event takes the ID after its reserved Scheduled ID.
+    let started_event_id = if wft.speculative {
+        wft.scheduled_event_id + 1
+    } else {
+        draft.ms.next_event_id
+    };
     let mut reasons = Vec::new();
     if history_size_bytes >= suggest_bytes {
         reasons.push(SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
@@ -52,25 +58,20 @@ pub(crate) fn handle(
     if started_event_id >= suggest_events {
         reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
     }
-    let attributes = WorkflowTaskStartedEventAttributes {
-        scheduled_event_id,
-        identity: identity.clone(),
-        request_id: poll_request_id.clone(),
-        suggest_continue_as_new: !reasons.is_empty(),
-        suggest_continue_as_new_reasons: reasons,
-        history_size_bytes,
-        ..Default::default()
-    };
-    draft.append(Attributes::WorkflowTaskStartedEventAttributes(attributes));
-    let now_ms = draft.now_ms;
-    let mut wft = draft.ms.workflow_task.take().ok_or_else(not_found)?;
-    wft.started_event_id = started_event_id;
     wft.started_time_ms = now_ms;
     wft.identity = identity;
     wft.request_id = poll_request_id;
-    let info = task_info(&draft.ms, &wft);
-    draft.ms.workflow_task = Some(wft);
-    Ok(Ok(ShardReply::WorkflowTaskStarted(info)))
+    wft.started_history_size_bytes = history_size_bytes;
+    wft.suggest_continue_as_new_reasons = reasons;
+    if !wft.speculative {
+        draft.append(started_attributes(&wft));
+    }
+    wft.started_event_id = started_event_id;
+    draft.ms.workflow_task = Some(wft.clone());
+    draft.send_updates(started_event_id);
+    Ok(Ok(ShardReply::WorkflowTaskStarted(task_info(
+        &draft.ms, &wft,
+    ))))
 }
 
 /// The reply for a started workflow task.
@@ -91,5 +92,7 @@ fn task_info(ms: &MutableState, wft: &WorkflowTaskState) -> WorkflowTaskInfo {
         attempt: wft.attempt,
         scheduled_time_ms: wft.scheduled_time_ms,
         started_time_ms: wft.started_time_ms,
+        speculative_events: speculative_events(ms),
+        messages: request_messages(ms, wft.started_event_id),
     }
 }

@@ -15,7 +15,11 @@ pub(crate) fn fire(draft: &mut Draft, scheduled_event_id: i64, attempt: i32) -> 
             && wft.attempt == attempt
             && wft.started_time_ms.saturating_add(wft.timeout_ms) <= draft.now_ms
     });
-    let Some(wft) = draft.ms.workflow_task.take().filter(|_| due) else {
+    if !due {
+        return false;
+    }
+    draft.materialize_speculative_task();
+    let Some(wft) = draft.ms.workflow_task.take() else {
         return false;
     };
     draft.append(Attributes::WorkflowTaskTimedOutEventAttributes(

@@ -17,7 +17,7 @@ after(async () => {
   await server.kill('SIGTERM');
 });
 
-pendingOnPerdura('updates', 'updates: accepted and completed, rejected by the validator, deduplicated by update id', () =>
+test('updates: accepted and completed, rejected by the validator, deduplicated by update id', { timeout: 180_000 }, () =>
   withServerLog(server, async () => {
     const client = await server.waitReady(30_000);
     const taskQueue = uniqueTaskQueue('cart');

@@ -4,6 +4,7 @@
 
 mod complete_workflow;
 mod fail_workflow;
+mod protocol_message;
 mod record_marker;
 mod request_cancel_activity;
 mod schedule_activity;
@@ -15,6 +16,7 @@ use crate::shard::limits::EngineLimits;
 use temporalio_protos::temporal::api::{
     command::v1::{Command, command::Attributes as C},
     enums::v1::{CommandType, WorkflowTaskFailedCause as Cause},
+    protocol::v1::Message,
 };
 
 /// What every command handler may need besides its attributes.
@@ -27,6 +29,8 @@ pub(crate) struct CommandContext<'a> {
     /// Set by a command whose event needs the workflow to see it in a new workflow task right
     /// after this completion (e.g. an activity canceled before it started).
     pub new_workflow_task: std::cell::Cell<bool>,
+    /// The completion's protocol messages, which PROTOCOL_MESSAGE commands point to.
+    pub messages: &'a [Message],
 }
 
 /// Why a completion was refused. The engine writes WorkflowTaskFailed{cause, failure{message}}
@@ -129,6 +133,13 @@ pub(crate) fn apply(
         (CommandType::RequestCancelActivityTask, _) => Err(missing(
             Cause::BadRequestCancelActivityAttributes,
             "RequestCancelActivityTask",
+        )),
+        (CommandType::ProtocolMessage, Some(C::ProtocolMessageCommandAttributes(a))) => {
+            protocol_message::apply(draft, a, ctx)
+        }
+        (CommandType::ProtocolMessage, _) => Err(missing(
+            Cause::BadUpdateWorkflowExecutionMessage,
+            "ProtocolMessage",
         )),
         (CommandType::Unspecified, _) => Err(CommandRejection::new(
             Cause::Unspecified,

@@ -7,6 +7,7 @@ mod external;
 mod property;
 mod start;
 mod timers;
+mod updates;
 mod workflow_tasks;
 
 use crate::error::EngineError;
