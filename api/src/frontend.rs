@@ -376,6 +376,15 @@ impl WorkflowService for Frontend {
             .map(Response::new)
     }
 
+    async fn request_cancel_workflow_execution(
+        &self,
+        r: Request<ws::RequestCancelWorkflowExecutionRequest>,
+    ) -> Rpc<ws::RequestCancelWorkflowExecutionResponse> {
+        self.rpc_request_cancel_workflow(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn shutdown_worker(
         &self,
         _: Request<ws::ShutdownWorkerRequest>,

@@ -1,6 +1,7 @@
 //! One file per RPC family. Each adds `rpc_*` methods to [`crate::Frontend`].
 
 pub(crate) mod activity_by_id;
+pub(crate) mod cancel;
 pub(crate) mod describe;
 pub(crate) mod history;
 pub(crate) mod namespace;

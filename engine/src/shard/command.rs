@@ -5,13 +5,14 @@ use crate::ids::ExecutionKey;
 use crate::token::TaskToken;
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
-    common::v1::{Header, Payloads, RetryPolicy},
+    common::v1::{Header, Payloads, RetryPolicy, WorkflowExecution},
     workflowservice::v1::{
-        RecordActivityTaskHeartbeatRequest, RespondActivityTaskCanceledRequest,
-        RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
-        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
-        SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
-        TerminateWorkflowExecutionRequest, UpdateWorkflowExecutionRequest,
+        RecordActivityTaskHeartbeatRequest, RequestCancelWorkflowExecutionRequest,
+        RespondActivityTaskCanceledRequest, RespondActivityTaskCompletedRequest,
+        RespondActivityTaskFailedRequest, RespondWorkflowTaskCompletedRequest,
+        RespondWorkflowTaskFailedRequest, SignalWorkflowExecutionRequest,
+        StartWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
+        UpdateWorkflowExecutionRequest,
     },
 };
 use temporalio_protos::temporal::api::{
@@ -108,6 +109,18 @@ pub enum ShardCommandKind {
     UpdateWorkflow {
         #[serde(with = "codec::proto")]
         request: UpdateWorkflowExecutionRequest,
+    },
+    /// RequestCancelWorkflowExecution: WorkflowExecutionCancelRequested + WFT+. An empty run ID
+    /// names the current run; a set `first_execution_run_id` names the current run of that chain.
+    /// Idempotent: a run that is closed or already asked to cancel acknowledges without an event.
+    /// `external_*` are set when another workflow asked (RequestCancelExternal, parent close
+    /// policy); they are copied onto the CancelRequested event.
+    RequestCancelWorkflow {
+        #[serde(with = "codec::proto")]
+        request: RequestCancelWorkflowExecutionRequest,
+        external_initiated_event_id: i64,
+        #[serde(with = "codec::proto_opt")]
+        external_workflow_execution: Option<WorkflowExecution>,
     },
 }
 

@@ -3,6 +3,7 @@
 
 use crate::shard::events::new_event;
 use crate::shard::mutable_state::{MutableState, WorkflowTaskState};
+use crate::shard::new_run::NextRun;
 use crate::shard::speculative::scheduled_attributes;
 use prost::Message;
 use std::collections::BTreeMap;
@@ -23,6 +24,9 @@ pub(crate) struct Draft {
     /// Events appended by this command, in event-ID order (task IDs are assigned on commit).
     pub events: Vec<HistoryEvent>,
     pub now_ms: i64,
+    /// The successor run this run asked for when it closed (continue-as-new, retry, cron);
+    /// created by `Txn::finish`.
+    pub next_run: Option<NextRun>,
 }
 
 impl Draft {
@@ -31,6 +35,7 @@ impl Draft {
             ms,
             events: Vec::new(),
             now_ms,
+            next_run: None,
         }
     }
 
@@ -127,9 +132,13 @@ impl Draft {
     }
 
     /// The "WFT+" rule: schedule a workflow task unless one is already scheduled or started (a
-    /// started one is followed by a new one when it ends with buffered events).
+    /// started one is followed by a new one when it ends with buffered events), or the first one
+    /// is still delayed by a back-off (it will see the new events).
     pub fn schedule_workflow_task_if_none(&mut self) {
-        if self.ms.is_running() && self.ms.workflow_task.is_none() {
+        if self.ms.is_running()
+            && self.ms.workflow_task.is_none()
+            && self.ms.first_workflow_task_time_ms == 0
+        {
             self.schedule_workflow_task(1);
         }
     }
@@ -181,6 +190,7 @@ impl Draft {
         self.ms.close_time_ms = self.now_ms;
         self.ms.close_event_id = id;
         self.ms.workflow_task = None;
+        self.ms.first_workflow_task_time_ms = 0;
         self.ms.activities.clear();
         self.ms.timers.clear();
         self.abort_updates();

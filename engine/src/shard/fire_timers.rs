@@ -8,7 +8,9 @@ use crate::shard::draft::Draft;
 use crate::shard::index::{TimerEntry, TimerKind, timer_entries};
 use crate::shard::txn::{Committed, Txn};
 use crate::shard::workflow_timeout::WorkflowTimeout;
-use crate::shard::{activity_timeout, timer_fired, workflow_task_timeout, workflow_timeout};
+use crate::shard::{
+    activity_timeout, first_workflow_task, timer_fired, workflow_task_timeout, workflow_timeout,
+};
 use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::enums::v1::TimeoutType;
 
@@ -70,5 +72,6 @@ fn fire(draft: &mut Draft, entry: &TimerEntry) -> bool {
         TimerKind::WorkflowExecutionTimeout => {
             workflow_timeout::fire(draft, WorkflowTimeout::Execution)
         }
+        TimerKind::FirstWorkflowTask => first_workflow_task::fire(draft),
     }
 }

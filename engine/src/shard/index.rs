@@ -44,6 +44,9 @@ pub(crate) enum TimerKind {
     },
     WorkflowRunTimeout,
     WorkflowExecutionTimeout,
+    /// The delayed first workflow task of a run is due (continue-as-new back-off, workflow
+    /// retry back-off, cron).
+    FirstWorkflowTask,
 }
 
 /// Every timer-index entry of one execution.
@@ -123,6 +126,9 @@ pub(crate) fn timer_entries(ms: &MutableState) -> Vec<TimerEntry> {
                 kind,
             );
         }
+    }
+    if ms.first_workflow_task_time_ms > 0 {
+        push(ms.first_workflow_task_time_ms, TimerKind::FirstWorkflowTask);
     }
     if ms.run_expiration_time_ms > 0 {
         push(ms.run_expiration_time_ms, TimerKind::WorkflowRunTimeout);

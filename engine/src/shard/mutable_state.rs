@@ -78,6 +78,22 @@ pub struct MutableState {
     /// Every update admitted to this run, by update ID: in flight, or with its final outcome,
     /// so that a retried request with the same ID never runs the update twice.
     pub updates: BTreeMap<String, UpdateState>,
+    // Cancellation.
+    /// Whether WorkflowExecutionCancelRequested was written (further requests are no-ops).
+    pub cancel_requested: bool,
+    /// `request_id` of the cancel request that was recorded.
+    pub cancel_request_id: String,
+    // Run chains: continue-as-new, workflow retry, cron.
+    /// Workflow retry attempt of this run, from 1.
+    pub attempt: i32,
+    /// Cron schedule of the chain ("" if none).
+    pub cron_schedule: String,
+    /// When the first workflow task is due if it is delayed (continue-as-new back-off, retry
+    /// back-off, cron); 0 once it is scheduled or if it never was delayed.
+    pub first_workflow_task_time_ms: i64,
+    /// The last completion result of the chain, handed to the next cron run.
+    #[serde(with = "codec::proto_opt")]
+    pub last_completion_result: Option<Payloads>,
 }
 
 impl MutableState {

@@ -8,16 +8,12 @@
 use crate::error::EngineError;
 use crate::ids::{ExecutionKey, WorkflowKey};
 use crate::shard::command::ShardReply;
-use crate::shard::mutable_state::{CurrentRun, MutableState};
-use crate::shard::time::{duration, duration_ms, duration_opt, timestamp};
+use crate::shard::mutable_state::CurrentRun;
+use crate::shard::new_run::{self, RunChain, Timeouts};
+use crate::shard::time::duration_ms;
 use crate::shard::txn::{Committed, ENGINE_IDENTITY, Txn};
-use std::collections::BTreeMap;
 use temporalio_protos::temporal::api::{
-    enums::v1::{
-        TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
-    },
-    history::v1::{WorkflowExecutionStartedEventAttributes, history_event::Attributes},
-    taskqueue::v1::TaskQueue,
+    enums::v1::{WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
     workflowservice::v1::StartWorkflowExecutionRequest,
 };
 
@@ -80,30 +76,11 @@ pub(crate) fn handle(
         workflow_id: workflow.workflow_id.clone(),
         run_id,
     };
-    let start_time_ms = txn.now_ms;
-    let ms = new_mutable_state(key.clone(), &request, &timeouts, start_time_ms);
-    let started = started_event(&key, &request, &timeouts, start_time_ms);
-    let draft = txn.create(ms);
-    draft.append(Attributes::WorkflowExecutionStartedEventAttributes(started));
-    draft.schedule_workflow_task(1);
-    let run = CurrentRun {
-        run_id: key.run_id.clone(),
-        status: WorkflowExecutionStatus::Running as i32,
-        start_request_id: request.request_id.clone(),
-        start_time_ms,
-    };
-    txn.set_current_run(workflow, run);
+    new_run::create(txn, key.clone(), &request, &timeouts, &RunChain::first());
     Ok(Ok(ShardReply::WorkflowStarted {
         run_id: key.run_id,
         started: true,
     }))
-}
-
-/// The three workflow timeouts after defaults and caps, in milliseconds (0 = none).
-struct Timeouts {
-    execution_ms: i64,
-    run_ms: i64,
-    task_ms: i64,
 }
 
 fn invalid(message: &str) -> EngineError {
@@ -237,98 +214,5 @@ fn already_started(workflow: &WorkflowKey, current: CurrentRun) -> EngineError {
         workflow_id: workflow.workflow_id.clone(),
         run_id: current.run_id,
         start_request_id: current.start_request_id,
-    }
-}
-
-fn new_mutable_state(
-    key: ExecutionKey,
-    request: &StartWorkflowExecutionRequest,
-    timeouts: &Timeouts,
-    start_time_ms: i64,
-) -> MutableState {
-    let expiration = |timeout_ms: i64| {
-        if timeout_ms > 0 {
-            start_time_ms + timeout_ms
-        } else {
-            0
-        }
-    };
-    MutableState {
-        workflow_type: request
-            .workflow_type
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default(),
-        task_queue: request
-            .task_queue
-            .as_ref()
-            .map(|q| q.name.clone())
-            .unwrap_or_default(),
-        status: WorkflowExecutionStatus::Running as i32,
-        start_time_ms,
-        close_time_ms: 0,
-        close_event_id: 0,
-        next_event_id: 1,
-        last_task_id: 0,
-        history_size_bytes: 0,
-        start_request_id: request.request_id.clone(),
-        start_identity: request.identity.clone(),
-        first_execution_run_id: key.run_id.clone(),
-        workflow_execution_timeout_ms: timeouts.execution_ms,
-        workflow_run_timeout_ms: timeouts.run_ms,
-        workflow_task_timeout_ms: timeouts.task_ms,
-        execution_expiration_time_ms: expiration(timeouts.execution_ms),
-        run_expiration_time_ms: expiration(timeouts.run_ms),
-        workflow_task: None,
-        previous_started_event_id: 0,
-        activities: BTreeMap::new(),
-        timers: BTreeMap::new(),
-        buffered_events: Vec::new(),
-        input: request.input.clone(),
-        header: request.header.clone(),
-        memo: request.memo.clone(),
-        search_attributes: request.search_attributes.clone(),
-        retry_policy: request.retry_policy.clone(),
-        signal_request_ids: Default::default(),
-        updates: Default::default(),
-        key,
-    }
-}
-
-fn started_event(
-    key: &ExecutionKey,
-    request: &StartWorkflowExecutionRequest,
-    timeouts: &Timeouts,
-    start_time_ms: i64,
-) -> WorkflowExecutionStartedEventAttributes {
-    let task_queue = TaskQueue {
-        name: request
-            .task_queue
-            .as_ref()
-            .map(|q| q.name.clone())
-            .unwrap_or_default(),
-        kind: TaskQueueKind::Normal as i32,
-        normal_name: String::new(),
-    };
-    WorkflowExecutionStartedEventAttributes {
-        workflow_type: request.workflow_type.clone(),
-        task_queue: Some(task_queue),
-        input: request.input.clone(),
-        workflow_execution_timeout: duration_opt(timeouts.execution_ms),
-        workflow_run_timeout: duration_opt(timeouts.run_ms),
-        workflow_task_timeout: Some(duration(timeouts.task_ms)),
-        original_execution_run_id: key.run_id.clone(),
-        first_execution_run_id: key.run_id.clone(),
-        identity: request.identity.clone(),
-        retry_policy: request.retry_policy.clone(),
-        attempt: 1,
-        workflow_execution_expiration_time: (timeouts.execution_ms > 0)
-            .then(|| timestamp(start_time_ms + timeouts.execution_ms)),
-        memo: request.memo.clone(),
-        search_attributes: request.search_attributes.clone(),
-        header: request.header.clone(),
-        workflow_id: key.workflow_id.clone(),
-        priority: request.priority.clone(),
-        ..Default::default()
     }
 }

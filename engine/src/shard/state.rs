@@ -10,8 +10,9 @@ use crate::shard::mutable_state::{CurrentRun, MutableState};
 use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
     activity_heartbeat, activity_task_canceled, activity_task_completed, activity_task_failed,
-    activity_task_started, fire_timers, signal_workflow, start_workflow, terminate_workflow,
-    update_workflow, workflow_task_completed, workflow_task_failed, workflow_task_started,
+    activity_task_started, fire_timers, request_cancel_workflow, signal_workflow, start_workflow,
+    terminate_workflow, update_workflow, workflow_task_completed, workflow_task_failed,
+    workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -268,5 +269,16 @@ fn dispatch(
             activity_task_canceled::handle(txn, &token, request)
         }
         K::UpdateWorkflow { request } => update_workflow::handle(txn, request),
+        K::RequestCancelWorkflow {
+            request,
+            external_initiated_event_id,
+            external_workflow_execution,
+        } => {
+            let external = request_cancel_workflow::ExternalInitiator {
+                initiated_event_id: external_initiated_event_id,
+                execution: external_workflow_execution,
+            };
+            request_cancel_workflow::handle(txn, request, external)
+        }
     }
 }

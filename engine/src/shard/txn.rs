@@ -9,6 +9,7 @@ use crate::shard::draft::Draft;
 use crate::shard::index::TimerEntry;
 use crate::shard::limits::{EngineLimits, HISTORY_LENGTH_LIMIT_REASON};
 use crate::shard::mutable_state::{CurrentRun, MutableState};
+use crate::shard::new_run;
 use crate::shard::state::ShardState;
 use std::collections::BTreeMap;
 
@@ -93,9 +94,16 @@ impl<'s> Txn<'s> {
             .collect()
     }
 
-    /// Applies the rules every change obeys — the history length limit, current-run status
-    /// mirroring its run — and hands the staged records over.
+    /// Applies the rules every change obeys — a run that closed with a successor gets it, the
+    /// history length limit, current-run status mirroring its run — and hands the staged records
+    /// over.
     pub fn finish(mut self) -> Staged {
+        let next_runs: Vec<_> = self
+            .drafts
+            .iter_mut()
+            .filter_map(|(key, draft)| draft.next_run.take().map(|n| (key.workflow_key(), n)))
+            .collect();
+        new_run::create_successors(&mut self, next_runs);
         let max_events = self.limits().max_history_events;
         for draft in self.drafts.values_mut() {
             draft.settle_speculative_task();

@@ -2,7 +2,9 @@
 //! command and appends exactly one event (one event per command, in command order), or rejects
 //! the command; a rejection fails the whole workflow task.
 
+mod cancel_workflow;
 mod complete_workflow;
+mod continue_as_new;
 mod fail_workflow;
 mod protocol_message;
 mod record_marker;
@@ -140,6 +142,22 @@ pub(crate) fn apply(
         (CommandType::ProtocolMessage, _) => Err(missing(
             Cause::BadUpdateWorkflowExecutionMessage,
             "ProtocolMessage",
+        )),
+        (
+            CommandType::CancelWorkflowExecution,
+            Some(C::CancelWorkflowExecutionCommandAttributes(a)),
+        ) => cancel_workflow::apply(draft, a, ctx),
+        (CommandType::CancelWorkflowExecution, _) => Err(missing(
+            Cause::BadCancelWorkflowExecutionAttributes,
+            "CancelWorkflowExecution",
+        )),
+        (
+            CommandType::ContinueAsNewWorkflowExecution,
+            Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)),
+        ) => continue_as_new::apply(draft, a, ctx),
+        (CommandType::ContinueAsNewWorkflowExecution, _) => Err(missing(
+            Cause::BadContinueAsNewAttributes,
+            "ContinueAsNewWorkflowExecution",
         )),
         (CommandType::Unspecified, _) => Err(CommandRejection::new(
             Cause::Unspecified,

@@ -3,6 +3,8 @@
 
 mod activities;
 mod activity_cancel;
+mod cancel;
+mod continue_as_new;
 mod external;
 mod property;
 mod start;

@@ -59,6 +59,7 @@ enum Op {
         request: u8,
     },
     Terminate(u8),
+    RequestCancel(u8),
     Heartbeat(u8),
     /// RespondActivityTaskCanceled.
     CancelActivity(u8),
@@ -87,6 +88,10 @@ enum CommandSpec {
     Marker,
     Complete,
     Fail,
+    Cancel,
+    ContinueAsNew {
+        backoff_ms: u16,
+    },
     Unsupported,
 }
 
@@ -107,6 +112,8 @@ fn command_spec() -> impl Strategy<Value = CommandSpec> {
         1 => Just(CommandSpec::Marker),
         1 => Just(CommandSpec::Complete),
         1 => Just(CommandSpec::Fail),
+        1 => Just(CommandSpec::Cancel),
+        1 => prop_oneof![Just(0u16), 1u16..5_000].prop_map(|backoff_ms| CommandSpec::ContinueAsNew { backoff_ms }),
         1 => Just(CommandSpec::Unsupported),
     ]
 }
@@ -126,6 +133,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(pick, non_retryable, retry_delay_ms)| Op::FailActivity { pick, non_retryable, retry_delay_ms }),
         2 => (0u8..3, 0u8..4).prop_map(|(workflow, request)| Op::Signal { workflow, request }),
         1 => (0u8..3).prop_map(Op::Terminate),
+        1 => (0u8..3).prop_map(Op::RequestCancel),
         1 => any::<u8>().prop_map(Op::Heartbeat),
         1 => any::<u8>().prop_map(Op::CancelActivity),
         3 => (0u32..15_000).prop_map(Op::Advance),
@@ -382,6 +390,11 @@ impl Driver {
                 };
                 self.run(now, ShardCommandKind::TerminateWorkflow { request });
             }
+            Op::RequestCancel(workflow) => {
+                let command =
+                    super::cancel::request_cancel(&format!("wf-{workflow}"), "", "cancel");
+                self.run(now, command);
+            }
             Op::Heartbeat(pick) => {
                 let Some(token) = self.token(TaskKind::Activity, *pick) else {
                     return;
@@ -464,6 +477,10 @@ fn concrete_command(spec: &CommandSpec, pending: &[i64]) -> Command {
         CommandSpec::Marker => record_marker("core_patch"),
         CommandSpec::Complete => complete_workflow("done"),
         CommandSpec::Fail => fail_workflow("failed"),
+        CommandSpec::Cancel => super::cancel::cancel_workflow("canceled"),
+        CommandSpec::ContinueAsNew { backoff_ms } => {
+            super::continue_as_new::continue_as_new("next", i64::from(*backoff_ms))
+        }
         CommandSpec::Unsupported => Command {
             command_type: CommandType::UpsertWorkflowSearchAttributes as i32,
             ..Default::default()
@@ -498,6 +515,22 @@ fn check_invariants(state: &ShardState) {
             );
             assert!(ms.workflow_task.is_none() && ms.activities.is_empty() && ms.timers.is_empty());
             assert!(ms.buffered_events.is_empty());
+            assert_eq!(ms.first_workflow_task_time_ms, 0);
+        }
+        if ms.first_workflow_task_time_ms > 0 {
+            assert!(
+                ms.workflow_task.is_none(),
+                "{}: a delayed first task",
+                ms.key
+            );
+        }
+        if ms.status == WorkflowExecutionStatus::ContinuedAsNew as i32 {
+            let successor = ExecutionKey {
+                run_id: crate::shard::new_run::successor_run_id(&ms.key.run_id, ms.close_event_id),
+                ..ms.key.clone()
+            };
+            let next = state.execution(&successor).expect("a successor exists");
+            assert_eq!(next.first_execution_run_id, ms.first_execution_run_id);
         }
     }
     let mut running_per_workflow = BTreeMap::new();
@@ -728,7 +761,42 @@ fn fixed_scenario_with_every_kind_of_step() {
         if round == 3 {
             ops.push(Op::Terminate(1));
         }
+
         ops.push(Op::Advance(12_000));
+    }
+    // Every workflow is asked to cancel; the workflow tasks that follow accept.
+    for workflow in 0u8..3 {
+        ops.push(Op::Start {
+            workflow,
+            request: 100,
+            conflict: 0,
+            run_timeout_s: None,
+        });
+        ops.push(Op::RequestCancel(workflow));
+    }
+    for pick in [1u8, 2, 3, 5, 6, 7] {
+        ops.push(Op::PollWorkflowTask(pick));
+        ops.push(Op::CompleteWorkflowTask {
+            pick,
+            commands: vec![CommandSpec::Cancel],
+            force_new_task: false,
+        });
+    }
+    // A chain: continue-as-new with and without back-off, then completion.
+    ops.push(Op::Start {
+        workflow: 5,
+        request: 0,
+        conflict: 0,
+        run_timeout_s: Some(50),
+    });
+    for backoff_ms in [0u16, 1_500, 0] {
+        ops.push(Op::Advance(2_000));
+        ops.push(Op::PollWorkflowTask(0));
+        ops.push(Op::CompleteWorkflowTask {
+            pick: 1,
+            commands: vec![CommandSpec::ContinueAsNew { backoff_ms }],
+            force_new_task: false,
+        });
     }
     let seen = scenario(&ops, 500);
     for expected in [
@@ -740,6 +808,9 @@ fn fixed_scenario_with_every_kind_of_step() {
         EventType::MarkerRecorded,
         EventType::WorkflowExecutionCompleted,
         EventType::WorkflowExecutionSignaled,
+        EventType::WorkflowExecutionCancelRequested,
+        EventType::WorkflowExecutionCanceled,
+        EventType::WorkflowExecutionContinuedAsNew,
     ] {
         assert!(
             seen.contains(&(expected as i32)),

@@ -1,0 +1,88 @@
+"""Run lifecycle through the Python SDK: cancellation and continue-as-new (more below as the
+features land)."""
+
+import asyncio
+import uuid
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import CancelledError
+from temporalio.worker import Worker
+
+from harness import assert_contiguous, event_types, history_dump
+from lifecycle_workflows import CountingLoopWorkflow, SleepUntilCancelledWorkflow
+
+
+def wid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_cancel_from_the_client(server, task_queue):
+    async def main():
+        client = await server.wait_ready()
+        async with Worker(client, task_queue=task_queue, workflows=[SleepUntilCancelledWorkflow]):
+            handle = await client.start_workflow(
+                SleepUntilCancelledWorkflow.run, id=wid("cancel"), task_queue=task_queue)
+            # Wait until the workflow is asleep (its timer started) before cancelling.
+            for _ in range(100):
+                events = (await handle.fetch_history()).events
+                if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in events):
+                    break
+                await asyncio.sleep(0.1)
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError) as failure:
+                await asyncio.wait_for(handle.result(), timeout=30)
+            assert isinstance(failure.value.cause, CancelledError), failure.value.cause
+            # A second cancel of the closed workflow is accepted, as by Temporal.
+            await handle.cancel()
+
+        described = await handle.describe()
+        assert described.status == WorkflowExecutionStatus.CANCELED
+        events = (await handle.fetch_history()).events
+        assert_contiguous(events)
+        types = event_types(events)
+        assert "WORKFLOW_EXECUTION_CANCEL_REQUESTED" in types, history_dump(events)
+        assert types[-1] == "WORKFLOW_EXECUTION_CANCELED", history_dump(events)
+        requested = next(e for e in events
+                         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED)
+        assert requested.workflow_execution_cancel_requested_event_attributes.identity == client.identity
+
+    asyncio.run(main())
+
+
+def test_continue_as_new_chain_result_is_the_last_run(server, task_queue):
+    async def main():
+        client = await server.wait_ready()
+        workflow_id = wid("loop")
+        async with Worker(client, task_queue=task_queue, workflows=[CountingLoopWorkflow]):
+            handle = await client.start_workflow(
+                CountingLoopWorkflow.run, args=[0, 3], id=workflow_id, task_queue=task_queue)
+            result = await asyncio.wait_for(handle.result(), timeout=60)
+
+        first_run = handle.result_run_id
+        assert result.startswith("count=3 "), result
+        assert f"first={first_run}" in result, result
+        last_run = result.split("run=")[1].split()[0]
+        assert last_run != first_run
+        # The first run ends with ContinuedAsNew naming the next run; the chain has 4 runs.
+        run_id, runs = first_run, 0
+        while True:
+            runs += 1
+            events = (await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()).events
+            assert_contiguous(events)
+            last = events[-1]
+            if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+                break
+            started = events[0].workflow_execution_started_event_attributes
+            assert started.first_execution_run_id == first_run
+            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+        assert (runs, run_id) == (4, last_run)
+        described = await client.get_workflow_handle(workflow_id).describe()
+        assert described.run_id == last_run
+        assert described.status == WorkflowExecutionStatus.COMPLETED
+        first = await client.get_workflow_handle(workflow_id, run_id=first_run).describe()
+        assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+    asyncio.run(main())
