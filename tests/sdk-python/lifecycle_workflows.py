@@ -7,7 +7,10 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
+
+STAGE = SearchAttributeKey.for_keyword("CustomKeywordField")
 
 
 @workflow.defn
@@ -74,7 +77,7 @@ class PropertiesWorkflow:
 
     @workflow.run
     async def run(self) -> str:
-        workflow.upsert_search_attributes({"CustomKeywordField": ["stage-2"]})
+        workflow.upsert_search_attributes([STAGE.value_set("stage-2")])
         workflow.upsert_memo({"note": "updated"})
         await workflow.wait_condition(lambda: self._done)
         return "done"

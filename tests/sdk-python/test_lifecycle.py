@@ -10,8 +10,13 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.service import RPCError, RPCStatusCode
+
 from harness import assert_contiguous, event_types, history_dump
-from lifecycle_workflows import CountingLoopWorkflow, SleepUntilCancelledWorkflow
+from pending import is_reference_server
+from lifecycle_workflows import STAGE, CountingLoopWorkflow, PropertiesWorkflow, SleepUntilCancelledWorkflow
 
 
 def wid(prefix: str) -> str:
@@ -84,5 +89,45 @@ def test_continue_as_new_chain_result_is_the_last_run(server, task_queue):
         assert described.status == WorkflowExecutionStatus.COMPLETED
         first = await client.get_workflow_handle(workflow_id, run_id=first_run).describe()
         assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+    asyncio.run(main())
+
+
+async def register_keyword_attribute(client, name: str) -> None:
+    """The reference server only accepts registered custom search attributes; Perdura accepts
+    typed ones without registration."""
+    if not is_reference_server():
+        return
+    request = AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD})
+    try:
+        await client.operator_service.add_search_attributes(request)
+    except RPCError as e:
+        if e.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+
+
+def test_search_attributes_and_memo_upserts_show_in_describe(server, task_queue):
+    async def main():
+        client = await server.wait_ready()
+        await register_keyword_attribute(client, STAGE.name)
+        async with Worker(client, task_queue=task_queue, workflows=[PropertiesWorkflow]):
+            handle = await client.start_workflow(
+                PropertiesWorkflow.run, id=wid("props"), task_queue=task_queue,
+                memo={"note": "initial", "owner": "ops"})
+            for _ in range(100):
+                events = (await handle.fetch_history()).events
+                if any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED for e in events):
+                    break
+                await asyncio.sleep(0.1)
+            described = await handle.describe()
+            assert described.typed_search_attributes.get(STAGE) == "stage-2"
+            assert await described.memo_value("note") == "updated"
+            assert await described.memo_value("owner") == "ops"
+            await handle.signal(PropertiesWorkflow.finish)
+            assert await asyncio.wait_for(handle.result(), timeout=30) == "done"
+        types = event_types((await handle.fetch_history()).events)
+        assert "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" in types and "WORKFLOW_PROPERTIES_MODIFIED" in types
 
     asyncio.run(main())

@@ -12,12 +12,10 @@ from temporalio.exceptions import CancelledError, TerminatedError, WorkflowAlrea
 from temporalio.worker import Worker
 
 from harness import wait_blocked
-from pending import pending_on_perdura
 from seed_workflows import LongRunningJob
 from shapes import ShapeCheck
 
 
-@pending_on_perdura("cancel")
 def test_client_cancel(shared_server, task_queue):
     async def main():
         client = await shared_server.wait_ready()

@@ -8,12 +8,10 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
-from pending import pending_on_perdura
 from seed_workflows import MonitoringLoop
 from shapes import ShapeCheck
 
 
-@pending_on_perdura("continue-as-new")
 def test_monitoring_loop_continues_as_new(shared_server, task_queue):
     async def main():
         client = await shared_server.wait_ready()

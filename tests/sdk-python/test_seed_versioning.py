@@ -9,12 +9,10 @@ from temporalio import activity
 from temporalio.worker import Worker
 
 from harness import wait_blocked
-from pending import pending_on_perdura
 from seed_workflows import LoyaltyOrderV1, LoyaltyOrderV2
 from shapes import ShapeCheck
 
 
-@pending_on_perdura("search-attributes")  # patched() also upserts TemporalChangeVersion
 def test_patched_keeps_running_workflows_on_the_old_path(shared_server, task_queue):
     async def main():
         client = await shared_server.wait_ready()

@@ -6,11 +6,13 @@ mod cancel_workflow;
 mod complete_workflow;
 mod continue_as_new;
 mod fail_workflow;
+mod modify_properties;
 mod protocol_message;
 mod record_marker;
 mod request_cancel_activity;
 mod schedule_activity;
 mod timers;
+mod upsert_search_attributes;
 
 use crate::error::EngineError;
 use crate::shard::draft::Draft;
@@ -158,6 +160,22 @@ pub(crate) fn apply(
         (CommandType::ContinueAsNewWorkflowExecution, _) => Err(missing(
             Cause::BadContinueAsNewAttributes,
             "ContinueAsNewWorkflowExecution",
+        )),
+        (
+            CommandType::UpsertWorkflowSearchAttributes,
+            Some(C::UpsertWorkflowSearchAttributesCommandAttributes(a)),
+        ) => upsert_search_attributes::apply(draft, a, ctx),
+        (CommandType::UpsertWorkflowSearchAttributes, _) => Err(missing(
+            Cause::BadSearchAttributes,
+            "UpsertWorkflowSearchAttributes",
+        )),
+        (
+            CommandType::ModifyWorkflowProperties,
+            Some(C::ModifyWorkflowPropertiesCommandAttributes(a)),
+        ) => modify_properties::apply(draft, a, ctx),
+        (CommandType::ModifyWorkflowProperties, _) => Err(missing(
+            Cause::BadModifyWorkflowPropertiesAttributes,
+            "ModifyWorkflowProperties",
         )),
         (CommandType::Unspecified, _) => Err(CommandRejection::new(
             Cause::Unspecified,

@@ -6,6 +6,7 @@ mod activity_cancel;
 mod cancel;
 mod continue_as_new;
 mod external;
+mod properties;
 mod property;
 mod start;
 mod timers;

@@ -92,6 +92,7 @@ enum CommandSpec {
     ContinueAsNew {
         backoff_ms: u16,
     },
+    Upsert(u8),
     Unsupported,
 }
 
@@ -113,6 +114,7 @@ fn command_spec() -> impl Strategy<Value = CommandSpec> {
         1 => Just(CommandSpec::Complete),
         1 => Just(CommandSpec::Fail),
         1 => Just(CommandSpec::Cancel),
+        1 => (0u8..3).prop_map(CommandSpec::Upsert),
         1 => prop_oneof![Just(0u16), 1u16..5_000].prop_map(|backoff_ms| CommandSpec::ContinueAsNew { backoff_ms }),
         1 => Just(CommandSpec::Unsupported),
     ]
@@ -481,8 +483,20 @@ fn concrete_command(spec: &CommandSpec, pending: &[i64]) -> Command {
         CommandSpec::ContinueAsNew { backoff_ms } => {
             super::continue_as_new::continue_as_new("next", i64::from(*backoff_ms))
         }
+        CommandSpec::Upsert(n) => {
+            let value = Payload {
+                data: format!("[\"v{n}\"]").into_bytes(),
+                ..Default::default()
+            };
+            let name = ["TemporalChangeVersion", "CustomKeywordField", "Unknown"][usize::from(*n)];
+            if *n == 1 {
+                super::properties::modify_memo(&[("note", value)])
+            } else {
+                super::properties::upsert(&[(name, value)])
+            }
+        }
         CommandSpec::Unsupported => Command {
-            command_type: CommandType::UpsertWorkflowSearchAttributes as i32,
+            command_type: CommandType::ScheduleNexusOperation as i32,
             ..Default::default()
         },
     }
