@@ -376,6 +376,15 @@ impl WorkflowService for Frontend {
             .map(Response::new)
     }
 
+    async fn signal_with_start_workflow_execution(
+        &self,
+        r: Request<ws::SignalWithStartWorkflowExecutionRequest>,
+    ) -> Rpc<ws::SignalWithStartWorkflowExecutionResponse> {
+        self.rpc_signal_with_start_workflow(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn request_cancel_workflow_execution(
         &self,
         r: Request<ws::RequestCancelWorkflowExecutionRequest>,

@@ -7,6 +7,7 @@ import uuid
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
 
@@ -16,7 +17,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from harness import assert_contiguous, event_types, history_dump
 from pending import is_reference_server
-from lifecycle_workflows import STAGE, CountingLoopWorkflow, PropertiesWorkflow, SleepUntilCancelledWorkflow
+from lifecycle_workflows import (
+    STAGE,
+    CountingLoopWorkflow,
+    PropertiesWorkflow,
+    SignalCollectorWorkflow,
+    SleepUntilCancelledWorkflow,
+)
 
 
 def wid(prefix: str) -> str:
@@ -129,5 +136,27 @@ def test_search_attributes_and_memo_upserts_show_in_describe(server, task_queue)
             assert await asyncio.wait_for(handle.result(), timeout=30) == "done"
         types = event_types((await handle.fetch_history()).events)
         assert "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" in types and "WORKFLOW_PROPERTIES_MODIFIED" in types
+
+    asyncio.run(main())
+
+
+def test_signal_with_start_starts_then_signals_the_running_run(server, task_queue):
+    async def main():
+        client = await server.wait_ready()
+        workflow_id = wid("sws")
+        async with Worker(client, task_queue=task_queue, workflows=[SignalCollectorWorkflow]):
+            first = await client.start_workflow(
+                SignalCollectorWorkflow.run, 2, id=workflow_id, task_queue=task_queue,
+                start_signal="add", start_signal_args=["one"])
+            second = await client.start_workflow(
+                SignalCollectorWorkflow.run, 2, id=workflow_id, task_queue=task_queue,
+                start_signal="add", start_signal_args=["two"],
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+            assert second.result_run_id == first.result_run_id
+            assert await asyncio.wait_for(first.result(), timeout=30) == ["one", "two"]
+        types = event_types((await first.fetch_history()).events)
+        assert types[:3] == ["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_SIGNALED",
+                             "WORKFLOW_TASK_SCHEDULED"], types
+        assert types.count("WORKFLOW_EXECUTION_SIGNALED") == 2, types
 
     asyncio.run(main())

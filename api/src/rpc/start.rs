@@ -1,4 +1,4 @@
-//! StartWorkflowExecution.
+//! StartWorkflowExecution and SignalWithStartWorkflowExecution.
 
 use crate::frontend::Frontend;
 use crate::{status, validate};
@@ -44,6 +44,51 @@ impl Frontend {
             }
             other => Err(status::internal(format!(
                 "unexpected reply to StartWorkflow: {other:?}"
+            ))),
+        }
+    }
+}
+
+impl Frontend {
+    pub(crate) async fn rpc_signal_with_start_workflow(
+        &self,
+        mut request: ws::SignalWithStartWorkflowExecutionRequest,
+    ) -> Result<ws::SignalWithStartWorkflowExecutionResponse, Status> {
+        self.namespace(&request.namespace)?;
+        validate::required_id("WorkflowId", &request.workflow_id)?;
+        let workflow_type = request
+            .workflow_type
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or_default();
+        validate::required_id("WorkflowType", workflow_type)?;
+        let task_queue = request
+            .task_queue
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or_default();
+        validate::required_id("TaskQueue", task_queue)?;
+        validate::required_id("SignalName", &request.signal_name)?;
+        validate::blob("Input", request.input.as_ref())?;
+        validate::blob("SignalInput", request.signal_input.as_ref())?;
+        validate::message_blob("Memo", request.memo.as_ref())?;
+        validate::message_blob("Header", request.header.as_ref())?;
+        validate::request_id(&mut request.request_id)?;
+        let group = self.group_of(&request.namespace, &request.workflow_id);
+        let kind = ShardCommandKind::SignalWithStartWorkflow {
+            request,
+            run_id: uuid::Uuid::new_v4().to_string(),
+        };
+        match self.propose(group, kind).await? {
+            ShardReply::WorkflowStarted { run_id, started } => {
+                Ok(ws::SignalWithStartWorkflowExecutionResponse {
+                    run_id,
+                    started,
+                    ..Default::default()
+                })
+            }
+            other => Err(status::internal(format!(
+                "unexpected reply to SignalWithStartWorkflow: {other:?}"
             ))),
         }
     }

@@ -10,9 +10,9 @@ use temporalio_protos::temporal::api::{
         RecordActivityTaskHeartbeatRequest, RequestCancelWorkflowExecutionRequest,
         RespondActivityTaskCanceledRequest, RespondActivityTaskCompletedRequest,
         RespondActivityTaskFailedRequest, RespondWorkflowTaskCompletedRequest,
-        RespondWorkflowTaskFailedRequest, SignalWorkflowExecutionRequest,
-        StartWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
-        UpdateWorkflowExecutionRequest,
+        RespondWorkflowTaskFailedRequest, SignalWithStartWorkflowExecutionRequest,
+        SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
+        TerminateWorkflowExecutionRequest, UpdateWorkflowExecutionRequest,
     },
 };
 use temporalio_protos::temporal::api::{
@@ -121,6 +121,13 @@ pub enum ShardCommandKind {
         external_initiated_event_id: i64,
         #[serde(with = "codec::proto_opt")]
         external_workflow_execution: Option<WorkflowExecution>,
+    },
+    /// SignalWithStartWorkflowExecution: signals the running run, or starts a new one (with
+    /// `run_id`) whose history begins Started, Signaled, WorkflowTaskScheduled.
+    SignalWithStartWorkflow {
+        #[serde(with = "codec::proto")]
+        request: SignalWithStartWorkflowExecutionRequest,
+        run_id: String,
     },
 }
 

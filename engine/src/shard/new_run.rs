@@ -17,7 +17,10 @@ use temporalio_protos::temporal::api::{
     common::v1::Payloads,
     enums::v1::{ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus},
     failure::v1::Failure,
-    history::v1::{WorkflowExecutionStartedEventAttributes, history_event::Attributes},
+    history::v1::{
+        WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
+        history_event::Attributes,
+    },
     taskqueue::v1::TaskQueue,
     workflowservice::v1::StartWorkflowExecutionRequest,
 };
@@ -84,20 +87,31 @@ pub(crate) fn successor_run_id(run_id: &str, event_id: i64) -> String {
     uuid::Uuid::new_v5(&RUN_ID_NAMESPACE, name.as_bytes()).to_string()
 }
 
-/// Creates the run `key`: WorkflowExecutionStarted, then the first workflow task (at once, or
-/// when the chain's back-off elapses), and makes it the workflow's current run.
+/// Creates the run `key`: WorkflowExecutionStarted, the signal of a SignalWithStart, then the
+/// first workflow task (at once, or when the chain's back-off elapses), and makes it the
+/// workflow's current run.
 pub(crate) fn create(
     txn: &mut Txn,
     key: ExecutionKey,
     request: &StartWorkflowExecutionRequest,
     timeouts: &Timeouts,
     chain: &RunChain,
+    signal: Option<WorkflowExecutionSignaledEventAttributes>,
 ) {
     let start_time_ms = txn.now_ms;
     let ms = new_mutable_state(key.clone(), request, timeouts, chain, start_time_ms);
     let started = started_event(&key, request, timeouts, chain, &ms);
     let draft = txn.create(ms);
     draft.append(Attributes::WorkflowExecutionStartedEventAttributes(started));
+    if let Some(signal) = signal {
+        if !signal.request_id.is_empty() {
+            draft
+                .ms
+                .signal_request_ids
+                .insert(signal.request_id.clone());
+        }
+        draft.append(Attributes::WorkflowExecutionSignaledEventAttributes(signal));
+    }
     if chain.first_workflow_task_backoff_ms == 0 {
         draft.schedule_workflow_task(1);
     }
@@ -121,7 +135,7 @@ pub(crate) fn create_successors(txn: &mut Txn, next_runs: Vec<(WorkflowKey, Next
         if txn.execution(&key).is_some() {
             continue;
         }
-        create(txn, key, &next.request, &next.timeouts, &next.chain);
+        create(txn, key, &next.request, &next.timeouts, &next.chain, None);
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::error::EngineError;
 use crate::shard::command::ShardReply;
+use crate::shard::draft::Draft;
 use crate::shard::lookup::running_execution;
 use crate::shard::task_token::EXECUTION_NOT_FOUND;
 use crate::shard::txn::{Committed, Txn};
@@ -25,15 +26,8 @@ pub(crate) fn handle(
     let draft = txn
         .draft(&key)
         .ok_or_else(|| EngineError::NotFound(EXECUTION_NOT_FOUND.into()))?;
-    if !request.request_id.is_empty()
-        && !draft
-            .ms
-            .signal_request_ids
-            .insert(request.request_id.clone())
-    {
-        return Ok(Ok(ShardReply::Done));
-    }
-    draft.record(Attributes::WorkflowExecutionSignaledEventAttributes(
+    deliver(
+        draft,
         WorkflowExecutionSignaledEventAttributes {
             signal_name: request.signal_name,
             input: request.input,
@@ -42,7 +36,21 @@ pub(crate) fn handle(
             request_id: request.request_id,
             ..Default::default()
         },
-    ));
-    draft.schedule_workflow_task_if_none();
+    );
     Ok(Ok(ShardReply::Done))
+}
+
+/// Records the signal in a running run (buffered during a started workflow task), then WFT+; a
+/// signal whose request ID the run has seen is dropped.
+pub(crate) fn deliver(draft: &mut Draft, signal: WorkflowExecutionSignaledEventAttributes) {
+    if !signal.request_id.is_empty()
+        && !draft
+            .ms
+            .signal_request_ids
+            .insert(signal.request_id.clone())
+    {
+        return;
+    }
+    draft.record(Attributes::WorkflowExecutionSignaledEventAttributes(signal));
+    draft.schedule_workflow_task_if_none();
 }

@@ -14,6 +14,7 @@ use crate::shard::time::duration_ms;
 use crate::shard::txn::{Committed, ENGINE_IDENTITY, Txn};
 use temporalio_protos::temporal::api::{
     enums::v1::{WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
+    history::v1::WorkflowExecutionSignaledEventAttributes,
     workflowservice::v1::StartWorkflowExecutionRequest,
 };
 
@@ -29,6 +30,17 @@ pub(crate) fn handle(
     txn: &mut Txn,
     request: StartWorkflowExecutionRequest,
     run_id: String,
+) -> Result<Committed, EngineError> {
+    start(txn, request, run_id, None)
+}
+
+/// StartWorkflowExecution, or the start half of SignalWithStartWorkflowExecution: a new run gets
+/// `signal` right after its WorkflowExecutionStarted event.
+pub(crate) fn start(
+    txn: &mut Txn,
+    request: StartWorkflowExecutionRequest,
+    run_id: String,
+    signal: Option<WorkflowExecutionSignaledEventAttributes>,
 ) -> Result<Committed, EngineError> {
     let timeouts = validate(txn, &request, &run_id)?;
     let workflow = WorkflowKey {
@@ -76,7 +88,14 @@ pub(crate) fn handle(
         workflow_id: workflow.workflow_id.clone(),
         run_id,
     };
-    new_run::create(txn, key.clone(), &request, &timeouts, &RunChain::first());
+    new_run::create(
+        txn,
+        key.clone(),
+        &request,
+        &timeouts,
+        &RunChain::first(),
+        signal,
+    );
     Ok(Ok(ShardReply::WorkflowStarted {
         run_id: key.run_id,
         started: true,

@@ -10,9 +10,9 @@ use crate::shard::mutable_state::{CurrentRun, MutableState};
 use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
     activity_heartbeat, activity_task_canceled, activity_task_completed, activity_task_failed,
-    activity_task_started, fire_timers, request_cancel_workflow, signal_workflow, start_workflow,
-    terminate_workflow, update_workflow, workflow_task_completed, workflow_task_failed,
-    workflow_task_started,
+    activity_task_started, fire_timers, request_cancel_workflow, signal_with_start,
+    signal_workflow, start_workflow, terminate_workflow, update_workflow, workflow_task_completed,
+    workflow_task_failed, workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -279,6 +279,9 @@ fn dispatch(
                 execution: external_workflow_execution,
             };
             request_cancel_workflow::handle(txn, request, external)
+        }
+        K::SignalWithStartWorkflow { request, run_id } => {
+            signal_with_start::handle(txn, request, run_id)
         }
     }
 }

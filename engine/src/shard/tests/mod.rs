@@ -8,6 +8,7 @@ mod continue_as_new;
 mod external;
 mod properties;
 mod property;
+mod signal_with_start;
 mod start;
 mod timers;
 mod updates;

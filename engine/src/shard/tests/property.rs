@@ -60,6 +60,10 @@ enum Op {
     },
     Terminate(u8),
     RequestCancel(u8),
+    SignalWithStart {
+        workflow: u8,
+        request: u8,
+    },
     Heartbeat(u8),
     /// RespondActivityTaskCanceled.
     CancelActivity(u8),
@@ -136,6 +140,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..3, 0u8..4).prop_map(|(workflow, request)| Op::Signal { workflow, request }),
         1 => (0u8..3).prop_map(Op::Terminate),
         1 => (0u8..3).prop_map(Op::RequestCancel),
+        1 => (0u8..3, 0u8..4).prop_map(|(workflow, request)| Op::SignalWithStart { workflow, request }),
         1 => any::<u8>().prop_map(Op::Heartbeat),
         1 => any::<u8>().prop_map(Op::CancelActivity),
         3 => (0u32..15_000).prop_map(Op::Advance),
@@ -391,6 +396,25 @@ impl Driver {
                     ..Default::default()
                 };
                 self.run(now, ShardCommandKind::TerminateWorkflow { request });
+            }
+            Op::SignalWithStart { workflow, request } => {
+                let start = start_request(&format!("wf-{workflow}"), "");
+                let request = temporalio_protos::temporal::api::workflowservice::v1::SignalWithStartWorkflowExecutionRequest {
+                    namespace: start.namespace,
+                    workflow_id: start.workflow_id,
+                    workflow_type: start.workflow_type,
+                    task_queue: start.task_queue,
+                    request_id: format!("sws-{workflow}-{request}"),
+                    signal_name: "poke".into(),
+                    signal_input: Some(payloads("poke")),
+                    ..Default::default()
+                };
+                self.runs += 1;
+                let run_id = format!("run-{}", self.runs);
+                self.run(
+                    now,
+                    ShardCommandKind::SignalWithStartWorkflow { request, run_id },
+                );
             }
             Op::RequestCancel(workflow) => {
                 let command =
