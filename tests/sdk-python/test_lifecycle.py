@@ -3,15 +3,16 @@ features land)."""
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
 
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import ContinueAsNewInitiator, IndexedValueType, RetryState
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -20,6 +21,7 @@ from pending import is_reference_server
 from lifecycle_workflows import (
     STAGE,
     CountingLoopWorkflow,
+    FlakyWorkflow,
     PropertiesWorkflow,
     SignalCollectorWorkflow,
     SleepUntilCancelledWorkflow,
@@ -158,5 +160,30 @@ def test_signal_with_start_starts_then_signals_the_running_run(server, task_queu
         assert types[:3] == ["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_SIGNALED",
                              "WORKFLOW_TASK_SCHEDULED"], types
         assert types.count("WORKFLOW_EXECUTION_SIGNALED") == 2, types
+
+    asyncio.run(main())
+
+
+def test_workflow_retry_policy_runs_the_next_attempt(server, task_queue):
+    async def main():
+        client = await server.wait_ready()
+        workflow_id = wid("flaky")
+        policy = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
+        async with Worker(client, task_queue=task_queue, workflows=[FlakyWorkflow]):
+            handle = await client.start_workflow(
+                FlakyWorkflow.run, 3, id=workflow_id, task_queue=task_queue, retry_policy=policy)
+            assert await asyncio.wait_for(handle.result(), timeout=60) == "succeeded on attempt 3"
+        first = (await client.get_workflow_handle(
+            workflow_id, run_id=handle.result_run_id).fetch_history()).events
+        failed = first[-1]
+        assert failed.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, history_dump(first)
+        attrs = failed.workflow_execution_failed_event_attributes
+        assert attrs.retry_state == RetryState.RETRY_STATE_IN_PROGRESS
+        second = (await client.get_workflow_handle(
+            workflow_id, run_id=attrs.new_execution_run_id).fetch_history()).events
+        started = second[0].workflow_execution_started_event_attributes
+        assert started.attempt == 2
+        assert started.initiator == ContinueAsNewInitiator.CONTINUE_AS_NEW_INITIATOR_RETRY
+        assert started.continued_failure.message == "attempt 1 fails"
 
     asyncio.run(main())

@@ -46,6 +46,7 @@ mod timer_fired;
 mod txn;
 mod update_workflow;
 mod updates;
+mod workflow_retry;
 mod workflow_task_completed;
 mod workflow_task_failed;
 mod workflow_task_started;

@@ -68,8 +68,8 @@ pub struct MutableState {
     pub memo: Option<Memo>,
     #[serde(with = "codec::proto_opt")]
     pub search_attributes: Option<SearchAttributes>,
-    /// The workflow retry policy of the start request. Stored only: workflow retries are not
-    /// implemented yet.
+    /// The workflow retry policy of the chain (as requested; defaults are filled in when a run
+    /// fails, see `workflow_retry`).
     #[serde(with = "codec::proto_opt")]
     pub retry_policy: Option<RetryPolicy>,
     /// `request_id`s of the signals delivered to this run (deduplication of retried signals).

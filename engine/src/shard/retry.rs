@@ -60,21 +60,35 @@ pub(crate) fn decide(activity: &ActivityState, failure: &Failure, now_ms: i64) -
     if activity.is_cancel_requested() {
         return RetryDecision::Final(RetryState::CancelRequested);
     }
+    let expiration_ms = if activity.schedule_to_close_timeout_ms > 0 {
+        activity.scheduled_time_ms + activity.schedule_to_close_timeout_ms
+    } else {
+        0
+    };
+    decide_attempt(policy, activity.attempt, failure, now_ms, expiration_ms)
+}
+
+/// Decides whether failed `attempt` under the effective `policy` is retried at `now_ms`; a retry
+/// must start before `expiration_ms` (0 = no deadline). Shared by activities and workflows.
+pub(crate) fn decide_attempt(
+    policy: &RetryPolicy,
+    attempt: i32,
+    failure: &Failure,
+    now_ms: i64,
+    expiration_ms: i64,
+) -> RetryDecision {
     if !is_retryable(failure, &policy.non_retryable_error_types) {
         return RetryDecision::Final(RetryState::NonRetryableFailure);
     }
-    if policy.maximum_attempts > 0 && activity.attempt >= policy.maximum_attempts {
+    if policy.maximum_attempts > 0 && attempt >= policy.maximum_attempts {
         return RetryDecision::Final(RetryState::MaximumAttemptsReached);
     }
     let backoff_ms = match next_retry_delay_ms(failure) {
         Some(delay_ms) => delay_ms,
-        None => exponential_backoff_ms(policy, activity.attempt),
+        None => exponential_backoff_ms(policy, attempt),
     };
-    if activity.schedule_to_close_timeout_ms > 0 {
-        let expiration_ms = activity.scheduled_time_ms + activity.schedule_to_close_timeout_ms;
-        if now_ms.saturating_add(backoff_ms) > expiration_ms {
-            return RetryDecision::Final(RetryState::Timeout);
-        }
+    if expiration_ms > 0 && now_ms.saturating_add(backoff_ms) > expiration_ms {
+        return RetryDecision::Final(RetryState::Timeout);
     }
     RetryDecision::Retry { backoff_ms }
 }

@@ -1,8 +1,8 @@
 //! StartWorkflowExecution: validation, request-ID deduplication, the workflow-ID conflict and
 //! reuse policies, and the first two events of a run.
 //!
-//! `workflow_start_delay` is ignored (the first workflow task is scheduled at once), and the
-//! workflow `retry_policy` is stored but workflow retries are not implemented yet. Cron
+//! `workflow_start_delay` is ignored (the first workflow task is scheduled at once). The workflow
+//! `retry_policy` is validated here and applied when a run fails (`workflow_retry`). Cron
 //! schedules are rejected.
 
 use crate::error::EngineError;
@@ -10,6 +10,7 @@ use crate::ids::{ExecutionKey, WorkflowKey};
 use crate::shard::command::ShardReply;
 use crate::shard::mutable_state::CurrentRun;
 use crate::shard::new_run::{self, RunChain, Timeouts};
+use crate::shard::retry::effective_policy;
 use crate::shard::time::duration_ms;
 use crate::shard::txn::{Committed, ENGINE_IDENTITY, Txn};
 use temporalio_protos::temporal::api::{
@@ -146,6 +147,10 @@ fn validate(
     }
     if request.request_id.len() > max_len {
         return Err(invalid("RequestId length exceeds limit."));
+    }
+    if let Some(policy) = &request.retry_policy {
+        effective_policy(Some(policy))
+            .map_err(|e| EngineError::InvalidArgument(format!("Invalid RetryPolicy: {e}")))?;
     }
     if !request.cron_schedule.is_empty() {
         return Err(invalid("CronSchedule is not supported by this server."));

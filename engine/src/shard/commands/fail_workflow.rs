@@ -1,11 +1,13 @@
-//! FailWorkflowExecution → WorkflowExecutionFailed{failure}; the run closes. Workflow retries are
-//! not implemented, so the retry state is RETRY_POLICY_NOT_SET.
+//! FailWorkflowExecution → WorkflowExecutionFailed{failure, retry_state}; the run closes. When
+//! the workflow retry policy allows another attempt, the event says IN_PROGRESS and names the
+//! next run, which is created in the same command (see `workflow_retry`).
 
 use super::{CommandContext, CommandRejection};
 use crate::shard::draft::Draft;
+use crate::shard::workflow_retry;
 use temporalio_protos::temporal::api::{
     command::v1::FailWorkflowExecutionCommandAttributes,
-    enums::v1::{RetryState, WorkflowExecutionStatus},
+    enums::v1::WorkflowExecutionStatus,
     history::v1::{WorkflowExecutionFailedEventAttributes, history_event::Attributes},
 };
 
@@ -14,15 +16,22 @@ pub(super) fn apply(
     command: &FailWorkflowExecutionCommandAttributes,
     ctx: &CommandContext,
 ) -> Result<(), CommandRejection> {
+    let failure = command.failure.clone().unwrap_or_default();
+    let retry = workflow_retry::decide(draft, &failure);
     let attributes = WorkflowExecutionFailedEventAttributes {
         failure: command.failure.clone(),
-        retry_state: RetryState::RetryPolicyNotSet as i32,
+        retry_state: retry.retry_state as i32,
         workflow_task_completed_event_id: ctx.completed_event_id,
-        new_execution_run_id: String::new(),
+        new_execution_run_id: retry
+            .next_run
+            .as_ref()
+            .map(|next| next.run_id.clone())
+            .unwrap_or_default(),
     };
     draft.close(
         WorkflowExecutionStatus::Failed,
         Attributes::WorkflowExecutionFailedEventAttributes(attributes),
     );
+    draft.next_run = retry.next_run;
     Ok(())
 }

@@ -12,6 +12,7 @@ mod signal_with_start;
 mod start;
 mod timers;
 mod updates;
+mod workflow_retry;
 mod workflow_tasks;
 
 use crate::error::EngineError;

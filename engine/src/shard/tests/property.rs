@@ -261,6 +261,13 @@ impl Driver {
                 request_msg.workflow_id_conflict_policy = i32::from(*conflict);
                 request_msg.workflow_run_timeout =
                     run_timeout_s.map(|s| duration_ms(i64::from(s) * 1_000));
+                if request % 2 == 1 {
+                    request_msg.retry_policy = Some(RetryPolicy {
+                        initial_interval: Some(duration_ms(500)),
+                        maximum_attempts: 3,
+                        ..Default::default()
+                    });
+                }
                 self.runs += 1;
                 let run_id = format!("run-{}", self.runs);
                 self.run(
