@@ -60,7 +60,7 @@ pub use applied::{Applied, Notice, PendingTask, StateChanges};
 pub use command::{
     ActivityTaskInfo, ShardCommand, ShardCommandKind, ShardReply, UpdateStatus, WorkflowTaskInfo,
 };
-pub use limits::{EngineLimits, HISTORY_LENGTH_LIMIT_REASON};
+pub use limits::{EngineLimits, HISTORY_LENGTH_LIMIT_REASON, HISTORY_SIZE_LIMIT_REASON};
 pub use mutable_state::{
     ActivityPhase, ActivityState, CurrentRun, MutableState, UpdatePhase, UpdateState,
     UserTimerState, WorkflowTaskState,

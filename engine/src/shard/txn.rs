@@ -7,7 +7,7 @@ use crate::ids::{ExecutionKey, WorkflowKey};
 use crate::shard::command::ShardReply;
 use crate::shard::draft::Draft;
 use crate::shard::index::TimerEntry;
-use crate::shard::limits::{EngineLimits, HISTORY_LENGTH_LIMIT_REASON};
+use crate::shard::limits::{EngineLimits, HISTORY_LENGTH_LIMIT_REASON, HISTORY_SIZE_LIMIT_REASON};
 use crate::shard::mutable_state::{CurrentRun, MutableState};
 use crate::shard::new_run;
 use crate::shard::state::ShardState;
@@ -105,12 +105,18 @@ impl<'s> Txn<'s> {
             .collect();
         new_run::create_successors(&mut self, next_runs);
         let max_events = self.limits().max_history_events;
+        let max_bytes = self.limits().max_history_size_bytes;
         for draft in self.drafts.values_mut() {
             draft.settle_speculative_task();
         }
         for draft in self.drafts.values_mut() {
-            if draft.ms.is_running() && draft.ms.next_event_id > max_events {
+            if !draft.ms.is_running() {
+                continue;
+            }
+            if draft.ms.next_event_id > max_events {
                 draft.terminate(HISTORY_LENGTH_LIMIT_REASON, ENGINE_IDENTITY);
+            } else if draft.ms.history_size_bytes > max_bytes {
+                draft.terminate(HISTORY_SIZE_LIMIT_REASON, ENGINE_IDENTITY);
             }
         }
         let mut updates = Vec::new();

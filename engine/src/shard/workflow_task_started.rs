@@ -39,8 +39,13 @@ pub(crate) fn handle(
         return Err(not_found());
     }
 
-    let suggest_events = txn.limits().suggest_continue_as_new_events;
-    let suggest_bytes = txn.limits().suggest_continue_as_new_bytes;
+    let limits = txn.limits();
+    let suggest_events = limits
+        .suggest_continue_as_new_events
+        .min(limits.warn_history_events);
+    let suggest_bytes = limits
+        .suggest_continue_as_new_bytes
+        .min(limits.warn_history_size_bytes);
     let draft = txn.draft(execution).ok_or_else(not_found)?;
     let now_ms = draft.now_ms;
     let history_size_bytes = draft.ms.history_size_bytes;

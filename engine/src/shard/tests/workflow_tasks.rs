@@ -660,3 +660,52 @@ fn history_length_limit_terminates_the_run() {
         WorkflowExecutionStatus::Terminated as i32
     );
 }
+
+#[test]
+fn history_size_limit_terminates_the_run_and_the_warning_suggests_continue_as_new() {
+    let limits = EngineLimits {
+        warn_history_size_bytes: 1_500,
+        max_history_size_bytes: 3_000,
+        ..EngineLimits::default()
+    };
+    let mut h = Harness::with_state(ShardState::with_limits(limits));
+    let k = h.start("wf");
+    // Markers with ~1 KiB of details each.
+    let mut big = record_marker("big");
+    if let Some(command::Attributes::RecordMarkerCommandAttributes(a)) = &mut big.attributes {
+        a.details
+            .insert("blob".into(), payloads(&"x".repeat(1_000)));
+    }
+    h.run_workflow_task(&k, vec![big.clone()]);
+    h.apply(ShardCommandKind::SignalWorkflow {
+        request:
+            temporalio_protos::temporal::api::workflowservice::v1::SignalWorkflowExecutionRequest {
+                namespace: "default".into(),
+                workflow_execution: Some(
+                    temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                        workflow_id: "wf".into(),
+                        run_id: String::new(),
+                    },
+                ),
+                signal_name: "more".into(),
+                ..Default::default()
+            },
+    });
+    let info = h.poll_workflow_task(&k);
+    let Attributes::WorkflowTaskStartedEventAttributes(s) =
+        attrs(h.event(&k, info.started_event_id))
+    else {
+        panic!()
+    };
+    assert!(s.history_size_bytes > 1_500);
+    assert_eq!(
+        s.suggest_continue_as_new_reasons,
+        vec![SuggestContinueAsNewReason::HistorySizeTooLarge as i32]
+    );
+    h.complete_workflow_task(&info.token, vec![big.clone(), big]);
+    let last = h.history(&k).last().unwrap();
+    let Attributes::WorkflowExecutionTerminatedEventAttributes(t) = attrs(last) else {
+        panic!("expected termination, got {last:?}")
+    };
+    assert_eq!(t.reason, crate::shard::HISTORY_SIZE_LIMIT_REASON);
+}
