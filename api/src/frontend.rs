@@ -394,6 +394,16 @@ impl WorkflowService for Frontend {
             .map(Response::new)
     }
 
+    async fn execute_multi_operation(
+        &self,
+        r: Request<ws::ExecuteMultiOperationRequest>,
+    ) -> Rpc<ws::ExecuteMultiOperationResponse> {
+        let wait = long_poll_wait(&r);
+        self.rpc_execute_multi_operation(r.into_inner(), wait)
+            .await
+            .map(Response::new)
+    }
+
     async fn shutdown_worker(
         &self,
         _: Request<ws::ShutdownWorkerRequest>,

@@ -6,10 +6,13 @@ use perdura_raft::ProposeError;
 use prost::Message;
 use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::errordetails::v1::{
+    MultiOperationExecutionFailure, multi_operation_execution_failure::OperationStatus,
+};
+use temporalio_protos::temporal::api::errordetails::v1::{
     NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, QueryFailedFailure,
     WorkflowExecutionAlreadyStartedFailure, WorkflowNotReadyFailure,
 };
-use temporalio_protos::temporal::api::failure::v1::Failure;
+use temporalio_protos::temporal::api::failure::v1::{Failure, MultiOperationExecutionAborted};
 use tonic::{Code, Status};
 
 const DETAILS_PREFIX: &str = "type.googleapis.com/";
@@ -55,7 +58,51 @@ pub fn engine(error: EngineError) -> Status {
             NamespaceAlreadyExistsFailure {},
         ),
         EngineError::ResourceExhausted(_) => Status::resource_exhausted(message),
+        EngineError::MultiOperation { index, error } => {
+            multi_operation(message, index as usize, engine(*error))
+        }
     }
+}
+
+/// The operations of an update-with-start: two.
+const MULTI_OPERATIONS: usize = 2;
+
+/// A failed multi-operation request: the failed operation's status, the others aborted, all
+/// in MultiOperationExecutionFailure; the call's own code is the failed operation's code (as
+/// the real server sends it).
+pub fn multi_operation(message: String, failed_index: usize, failed: Status) -> Status {
+    let aborted_detail = prost_wkt_types::Any {
+        type_url: format!(
+            "{DETAILS_PREFIX}{}",
+            <MultiOperationExecutionAborted as prost::Name>::full_name()
+        ),
+        value: MultiOperationExecutionAborted {}.encode_to_vec(),
+    };
+    let statuses = (0..MULTI_OPERATIONS)
+        .map(|i| {
+            if i == failed_index {
+                let details = RpcStatus::decode(failed.details())
+                    .map(|s| s.details)
+                    .unwrap_or_default();
+                OperationStatus {
+                    code: failed.code() as i32,
+                    message: failed.message().to_string(),
+                    details,
+                }
+            } else {
+                OperationStatus {
+                    code: Code::Aborted as i32,
+                    message: "Operation was aborted.".into(),
+                    details: vec![aborted_detail.clone()],
+                }
+            }
+        })
+        .collect();
+    with_detail(
+        failed.code(),
+        message,
+        MultiOperationExecutionFailure { statuses },
+    )
 }
 
 /// Replication failures. Every one is UNAVAILABLE, which the SDKs retry; retrying is safe because

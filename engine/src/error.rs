@@ -27,4 +27,8 @@ pub enum EngineError {
     /// A configured limit (history length or size) was reached.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// One operation of a multi-operation command (update-with-start) failed, so none was
+    /// applied. `index` is the failed operation's position in the request.
+    #[error("Update-with-Start could not be executed.")]
+    MultiOperation { index: u32, error: Box<EngineError> },
 }

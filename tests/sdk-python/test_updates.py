@@ -148,3 +148,48 @@ def test_updates_in_flight_when_the_workflow_closes(server, task_queue):
         assert closed.value.status == RPCStatusCode.NOT_FOUND
 
     asyncio.run(main())
+
+
+def test_update_with_start(server, task_queue):
+    from temporalio.client import WithStartWorkflowOperation
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    async def main():
+        client = await server.wait_ready()
+        workflow_id = wid("uws")
+        async with Worker(client, task_queue=task_queue, workflows=[Counter]):
+            # No such workflow: it starts, and its first task carries the update.
+            start = WithStartWorkflowOperation(
+                Counter.run, id=workflow_id, task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+            assert await client.execute_update_with_start_workflow(
+                Counter.add, 3, start_workflow_operation=start, id="uws-1") == 3
+            handle = await start.workflow_handle()
+            first_run = handle.result_run_id
+            events = await idle(handle)
+            assert event_types(events) == [
+                "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED",
+                "WORKFLOW_TASK_COMPLETED", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+                "WORKFLOW_EXECUTION_UPDATE_COMPLETED",
+            ], history_dump(events)
+
+            # Running, USE_EXISTING: the update goes to the running run.
+            again = WithStartWorkflowOperation(
+                Counter.run, id=workflow_id, task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+            assert await client.execute_update_with_start_workflow(
+                Counter.add, 4, start_workflow_operation=again, id="uws-2") == 7
+            assert (await again.workflow_handle()).result_run_id == first_run
+
+            # Running, FAIL: the SDK's "already started" error; the update is not applied.
+            failing = WithStartWorkflowOperation(
+                Counter.run, id=workflow_id, task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+            with pytest.raises(WorkflowAlreadyStartedError):
+                await client.execute_update_with_start_workflow(
+                    Counter.add, 100, start_workflow_operation=failing, id="uws-3")
+            await handle.signal(Counter.done)
+            assert await asyncio.wait_for(handle.result(), 30) == 7
+
+    asyncio.run(main())

@@ -4,6 +4,7 @@ pub(crate) mod activity_by_id;
 pub(crate) mod cancel;
 pub(crate) mod describe;
 pub(crate) mod history;
+pub(crate) mod multi_op;
 pub(crate) mod namespace;
 pub(crate) mod poll;
 pub(crate) mod query;

@@ -11,6 +11,32 @@ impl Frontend {
         &self,
         mut request: ws::StartWorkflowExecutionRequest,
     ) -> Result<ws::StartWorkflowExecutionResponse, Status> {
+        self.validate_start(&mut request)?;
+        let group = self.group_of(&request.namespace, &request.workflow_id);
+        let kind = ShardCommandKind::StartWorkflow {
+            request,
+            run_id: uuid::Uuid::new_v4().to_string(),
+        };
+        match self.propose(group, kind).await? {
+            ShardReply::WorkflowStarted { run_id, started } => {
+                Ok(ws::StartWorkflowExecutionResponse {
+                    run_id,
+                    started,
+                    ..Default::default()
+                })
+            }
+            other => Err(status::internal(format!(
+                "unexpected reply to StartWorkflow: {other:?}"
+            ))),
+        }
+    }
+
+    /// The checks of a start request (also an update-with-start's start operation); fills in
+    /// a missing request ID.
+    pub(crate) fn validate_start(
+        &self,
+        request: &mut ws::StartWorkflowExecutionRequest,
+    ) -> Result<(), Status> {
         self.namespace(&request.namespace)?;
         validate::required_id("WorkflowId", &request.workflow_id)?;
         let workflow_type = request
@@ -29,23 +55,7 @@ impl Frontend {
         validate::message_blob("Memo", request.memo.as_ref())?;
         validate::message_blob("Header", request.header.as_ref())?;
         validate::request_id(&mut request.request_id)?;
-        let group = self.group_of(&request.namespace, &request.workflow_id);
-        let kind = ShardCommandKind::StartWorkflow {
-            request,
-            run_id: uuid::Uuid::new_v4().to_string(),
-        };
-        match self.propose(group, kind).await? {
-            ShardReply::WorkflowStarted { run_id, started } => {
-                Ok(ws::StartWorkflowExecutionResponse {
-                    run_id,
-                    started,
-                    ..Default::default()
-                })
-            }
-            other => Err(status::internal(format!(
-                "unexpected reply to StartWorkflow: {other:?}"
-            ))),
-        }
+        Ok(())
     }
 }
 

@@ -34,6 +34,28 @@ fn wanted_stage(policy: Option<&WaitPolicy>) -> Result<Stage, Status> {
     }
 }
 
+/// The checks of an update request: the stage to wait for and the update ID.
+pub(crate) fn validate_update(
+    request: &ws::UpdateWorkflowExecutionRequest,
+) -> Result<(Stage, String), Status> {
+    let wanted = wanted_stage(request.wait_policy.as_ref())?;
+    let update = request
+        .request
+        .as_ref()
+        .ok_or_else(|| status::invalid("Update request is not set on request."))?;
+    let update_id = update
+        .meta
+        .as_ref()
+        .map(|m| m.update_id.clone())
+        .unwrap_or_default();
+    validate::required_id("UpdateId", &update_id)?;
+    let input = update.input.as_ref();
+    validate::required_id("UpdateName", input.map_or("", |i| i.name.as_str()))?;
+    validate::blob("Input", input.and_then(|i| i.args.as_ref()))?;
+    validate::message_blob("Header", input.and_then(|i| i.header.as_ref()))?;
+    Ok((wanted, update_id))
+}
+
 fn update_ref(key: &ExecutionKey, update_id: &str) -> UpdateRef {
     UpdateRef {
         workflow_execution: Some(WorkflowExecution {
@@ -52,21 +74,7 @@ impl Frontend {
     ) -> Result<ws::UpdateWorkflowExecutionResponse, Status> {
         self.namespace(&request.namespace)?;
         let execution = validate::execution(request.workflow_execution.as_ref())?;
-        let wanted = wanted_stage(request.wait_policy.as_ref())?;
-        let update = request
-            .request
-            .as_ref()
-            .ok_or_else(|| status::invalid("Update request is not set on request."))?;
-        let update_id = update
-            .meta
-            .as_ref()
-            .map(|m| m.update_id.clone())
-            .unwrap_or_default();
-        validate::required_id("UpdateId", &update_id)?;
-        let input = update.input.as_ref();
-        validate::required_id("UpdateName", input.map_or("", |i| i.name.as_str()))?;
-        validate::blob("Input", input.and_then(|i| i.args.as_ref()))?;
-        validate::message_blob("Header", input.and_then(|i| i.header.as_ref()))?;
+        let (wanted, update_id) = validate_update(&request)?;
         let group = self.group_of(&request.namespace, &execution.workflow_id);
         let namespace = request.namespace.clone();
         let status = match self
@@ -85,11 +93,25 @@ impl Frontend {
             workflow_id: execution.workflow_id,
             run_id: status.run_id.clone(),
         };
+        self.update_response(group, &key, &update_id, wanted, status, wait)
+            .await
+    }
+
+    /// Waits for the wanted stage and builds the UpdateWorkflowExecution response.
+    pub(crate) async fn update_response(
+        &self,
+        group: GroupId,
+        key: &ExecutionKey,
+        update_id: &str,
+        wanted: Stage,
+        status: UpdateStatus,
+        wait: Duration,
+    ) -> Result<ws::UpdateWorkflowExecutionResponse, Status> {
         let status = self
-            .await_update(group, &key, &update_id, wanted, status, wait)
+            .await_update(group, key, update_id, wanted, status, wait)
             .await?;
         Ok(ws::UpdateWorkflowExecutionResponse {
-            update_ref: Some(update_ref(&key, &update_id)),
+            update_ref: Some(update_ref(key, update_id)),
             outcome: status.outcome,
             stage: status.stage,
             ..Default::default()

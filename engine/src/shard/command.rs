@@ -129,6 +129,15 @@ pub enum ShardCommandKind {
         request: SignalWithStartWorkflowExecutionRequest,
         run_id: String,
     },
+    /// Update-with-start (ExecuteMultiOperation): `StartWorkflow` then `UpdateWorkflow` on the
+    /// run it names, atomically. `run_id` as in `StartWorkflow`.
+    StartWorkflowWithUpdate {
+        #[serde(with = "codec::proto")]
+        start: StartWorkflowExecutionRequest,
+        run_id: String,
+        #[serde(with = "codec::proto")]
+        update: UpdateWorkflowExecutionRequest,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,6 +168,12 @@ pub enum ShardReply {
     /// `reset_history_event_id`).
     WorkflowTaskDiscarded {
         reset_history_event_id: i64,
+    },
+    /// Reply to `StartWorkflowWithUpdate`.
+    StartedWithUpdate {
+        run_id: String,
+        started: bool,
+        update: Box<UpdateStatus>,
     },
 }
 

@@ -37,6 +37,7 @@ mod retry;
 mod signal_with_start;
 mod signal_workflow;
 mod speculative;
+mod start_with_update;
 mod start_workflow;
 mod state;
 mod task_token;

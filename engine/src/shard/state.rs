@@ -11,8 +11,8 @@ use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
     activity_heartbeat, activity_task_canceled, activity_task_completed, activity_task_failed,
     activity_task_started, fire_timers, request_cancel_workflow, signal_with_start,
-    signal_workflow, start_workflow, terminate_workflow, update_workflow, workflow_task_completed,
-    workflow_task_failed, workflow_task_started,
+    signal_workflow, start_with_update, start_workflow, terminate_workflow, update_workflow,
+    workflow_task_completed, workflow_task_failed, workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -283,5 +283,10 @@ fn dispatch(
         K::SignalWithStartWorkflow { request, run_id } => {
             signal_with_start::handle(txn, request, run_id)
         }
+        K::StartWorkflowWithUpdate {
+            start,
+            run_id,
+            update,
+        } => start_with_update::handle(txn, start, run_id, update),
     }
 }

@@ -15,13 +15,14 @@
 
 use super::*;
 use crate::codec::versioned;
-use crate::shard::{ActivityPhase, MutableState};
+use crate::shard::{ActivityPhase, MutableState, UpdatePhase};
 use crate::token::TaskKind;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::{
     common::v1::WorkflowExecution,
     enums::v1::WorkflowExecutionStatus,
+    protocol::v1::Message,
     workflowservice::v1::{
         RecordActivityTaskHeartbeatRequest, RespondActivityTaskCanceledRequest,
         SignalWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
@@ -45,6 +46,13 @@ enum Op {
         pick: u8,
         commands: Vec<CommandSpec>,
         force_new_task: bool,
+        /// Two bits per update the task carries: accept and complete, accept, reject, ignore.
+        update_replies: u8,
+    },
+    /// UpdateWorkflowExecution with one of a few update IDs (duplicates are retries).
+    Update {
+        workflow: u8,
+        id: u8,
     },
     FailWorkflowTask(u8),
     PollActivity(u8),
@@ -130,8 +138,9 @@ fn op() -> impl Strategy<Value = Op> {
             Op::Start { workflow, request, conflict, run_timeout_s }
         }),
         4 => any::<u8>().prop_map(Op::PollWorkflowTask),
-        4 => (any::<u8>(), proptest::collection::vec(command_spec(), 0..4), proptest::bool::weighted(0.1))
-            .prop_map(|(pick, commands, force_new_task)| Op::CompleteWorkflowTask { pick, commands, force_new_task }),
+        4 => (any::<u8>(), proptest::collection::vec(command_spec(), 0..4), proptest::bool::weighted(0.1), any::<u8>())
+            .prop_map(|(pick, commands, force_new_task, update_replies)| Op::CompleteWorkflowTask { pick, commands, force_new_task, update_replies }),
+        2 => (0u8..3, 0u8..6).prop_map(|(workflow, id)| Op::Update { workflow, id }),
         1 => any::<u8>().prop_map(Op::FailWorkflowTask),
         3 => any::<u8>().prop_map(Op::PollActivity),
         2 => any::<u8>().prop_map(Op::CompleteActivity),
@@ -294,6 +303,7 @@ impl Driver {
                 pick,
                 commands,
                 force_new_task,
+                update_replies,
             } => {
                 let Some(token) = self.token(TaskKind::Workflow, *pick) else {
                     return;
@@ -304,11 +314,11 @@ impl Driver {
                     .execution(&token.execution)
                     .map(|ms| ms.activities.keys().copied().collect())
                     .unwrap_or_default();
+                let (mut protocol, messages) = self.update_replies(&token, *update_replies);
+                protocol.extend(commands.iter().map(|spec| concrete_command(spec, &pending)));
                 let request = RespondWorkflowTaskCompletedRequest {
-                    commands: commands
-                        .iter()
-                        .map(|spec| concrete_command(spec, &pending))
-                        .collect(),
+                    commands: protocol,
+                    messages,
                     identity: "worker".into(),
                     force_create_new_workflow_task: *force_new_task,
                     ..Default::default()
@@ -392,6 +402,14 @@ impl Driver {
                 };
                 self.run(now, ShardCommandKind::SignalWorkflow { request });
             }
+            Op::Update { workflow, id } => {
+                let mut request = super::updates::update_request(
+                    &key(&format!("wf-{workflow}"), ""),
+                    &format!("u-{id}"),
+                );
+                request.namespace = "default".into();
+                self.run(now, ShardCommandKind::UpdateWorkflow { request });
+            }
             Op::Terminate(workflow) => {
                 let request = TerminateWorkflowExecutionRequest {
                     namespace: "default".into(),
@@ -466,6 +484,49 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// The worker's answers to the updates the task of `token` carries, two bits of `replies`
+    /// each: PROTOCOL_MESSAGE commands and the messages.
+    fn update_replies(&self, token: &TaskToken, replies: u8) -> (Vec<Command>, Vec<Message>) {
+        use super::updates::{accept, protocol_command, reject, respond};
+        let carried: Vec<String> = self
+            .h
+            .state
+            .execution(&token.execution)
+            .map(|ms| {
+                ms.updates
+                    .iter()
+                    .filter(|(_, u)| {
+                        u.phase
+                            == UpdatePhase::Sent {
+                                started_event_id: token.started_event_id,
+                            }
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (mut commands, mut messages) = (Vec::new(), Vec::new());
+        for (i, id) in carried.iter().enumerate() {
+            match (replies >> ((i % 4) * 2)) & 3 {
+                0 => {
+                    let (a, r) = (accept(id), respond(id, "done"));
+                    commands.extend([protocol_command(&a), protocol_command(&r)]);
+                    messages.extend([a, r]);
+                }
+                1 => {
+                    let a = accept(id);
+                    commands.push(protocol_command(&a));
+                    messages.push(a);
+                }
+                2 => messages.push(reject(id)),
+                _ => {}
+            }
+        }
+        (commands, messages)
+    }
+}
+
 /// The command a spec stands for; `pending` lists the scheduled event IDs of the run's pending
 /// activities.
 fn concrete_command(spec: &CommandSpec, pending: &[i64]) -> Command {
@@ -536,6 +597,23 @@ fn concrete_command(spec: &CommandSpec, pending: &[i64]) -> Command {
 /// Structural invariants of a shard after any command.
 fn check_invariants(state: &ShardState) {
     for ms in state.executions() {
+        if let Some(wft) = ms.workflow_task.as_ref().filter(|w| w.speculative) {
+            assert_eq!(
+                wft.scheduled_event_id, ms.next_event_id,
+                "{}: a speculative task's IDs are the next ones",
+                ms.key
+            );
+            if wft.is_started() {
+                assert_eq!(wft.started_event_id, wft.scheduled_event_id + 1);
+            }
+        }
+        if !ms.is_running() {
+            assert!(
+                ms.updates.values().all(|u| !u.in_flight()),
+                "{}: an update in flight on a closed run",
+                ms.key
+            );
+        }
         if !ms.buffered_events.is_empty() {
             assert!(
                 ms.started_workflow_task().is_some(),
@@ -779,7 +857,13 @@ fn fixed_scenario_with_every_kind_of_step() {
             pick: round,
             commands,
             force_new_task: round == 2,
+            update_replies: round.wrapping_mul(37),
         });
+        ops.push(Op::Update {
+            workflow: round % 3,
+            id: round % 4,
+        });
+        ops.push(Op::PollWorkflowTask(round));
         ops.push(Op::PollActivity(round));
         ops.push(Op::FailActivity {
             pick: round,
@@ -801,6 +885,7 @@ fn fixed_scenario_with_every_kind_of_step() {
             pick: round.wrapping_add(1),
             commands: vec![CommandSpec::Complete],
             force_new_task: false,
+            update_replies: round,
         });
         ops.push(Op::FailWorkflowTask(round));
         if round == 3 {
@@ -851,6 +936,8 @@ fn fixed_scenario_with_every_kind_of_step() {
         EventType::ActivityTaskCompleted,
         EventType::TimerFired,
         EventType::MarkerRecorded,
+        EventType::WorkflowExecutionUpdateAccepted,
+        EventType::WorkflowExecutionUpdateCompleted,
         EventType::WorkflowExecutionCompleted,
         EventType::WorkflowExecutionSignaled,
         EventType::WorkflowExecutionCancelRequested,

@@ -14,7 +14,10 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::{SignalWorkflowExecutionRequest, UpdateWorkflowExecutionRequest},
 };
 
-fn update_request(key: &ExecutionKey, update_id: &str) -> UpdateWorkflowExecutionRequest {
+pub(crate) fn update_request(
+    key: &ExecutionKey,
+    update_id: &str,
+) -> UpdateWorkflowExecutionRequest {
     UpdateWorkflowExecutionRequest {
         namespace: key.namespace.clone(),
         workflow_execution: Some(WorkflowExecution {
@@ -59,7 +62,7 @@ fn any<M: prost::Message + prost::Name>(m: &M) -> prost_wkt_types::Any {
     }
 }
 
-fn accept(update_id: &str) -> Message {
+pub(crate) fn accept(update_id: &str) -> Message {
     Message {
         id: format!("{update_id}/request/accept"),
         protocol_instance_id: update_id.into(),
@@ -72,7 +75,7 @@ fn accept(update_id: &str) -> Message {
     }
 }
 
-fn respond(update_id: &str, result: &str) -> Message {
+pub(crate) fn respond(update_id: &str, result: &str) -> Message {
     Message {
         id: format!("{update_id}/request/complete"),
         protocol_instance_id: update_id.into(),
@@ -89,7 +92,7 @@ fn respond(update_id: &str, result: &str) -> Message {
     }
 }
 
-fn reject(update_id: &str) -> Message {
+pub(crate) fn reject(update_id: &str) -> Message {
     Message {
         id: format!("{update_id}/request/reject"),
         protocol_instance_id: update_id.into(),
@@ -102,7 +105,7 @@ fn reject(update_id: &str) -> Message {
     }
 }
 
-fn protocol_command(message: &Message) -> Command {
+pub(crate) fn protocol_command(message: &Message) -> Command {
     Command {
         command_type: CommandType::ProtocolMessage as i32,
         attributes: Some(command::Attributes::ProtocolMessageCommandAttributes(
@@ -488,4 +491,57 @@ fn a_response_for_an_update_never_accepted_fails_the_task() {
             EventType::WorkflowTaskScheduled,
         ]
     );
+}
+
+#[test]
+fn update_with_start_is_atomic_and_names_the_failed_operation() {
+    let mut h = Harness::new();
+    let start = start_request("uws", "req-1");
+    let applied = h.apply(ShardCommandKind::StartWorkflowWithUpdate {
+        start: start.clone(),
+        run_id: "run-a".into(),
+        update: update_request(&key("uws", ""), "u1"),
+    });
+    let Some(Ok(ShardReply::StartedWithUpdate {
+        run_id,
+        started: true,
+        update,
+    })) = applied.reply
+    else {
+        panic!("unexpected reply {:?}", applied.reply);
+    };
+    assert_eq!(run_id, "run-a");
+    assert_eq!(update.stage, Stage::Admitted as i32);
+    let key = key("uws", "run-a");
+    // The first (normal) task of the new run carries the update.
+    let info = h.poll_workflow_task(&key);
+    assert_eq!(info.messages.len(), 1);
+    assert!(info.speculative_events.is_empty());
+
+    // The same request again (the SDK retries until accepted): same run, same update.
+    let applied = h.apply(ShardCommandKind::StartWorkflowWithUpdate {
+        start,
+        run_id: "run-b".into(),
+        update: update_request(&key, "u1"),
+    });
+    assert!(matches!(
+        applied.reply,
+        Some(Ok(ShardReply::StartedWithUpdate { ref run_id, .. })) if run_id == "run-a"
+    ));
+
+    // A second start that fails (running, FAIL policy) applies neither operation.
+    let before = h.state.execution(&key).unwrap().clone();
+    let applied = h.apply(ShardCommandKind::StartWorkflowWithUpdate {
+        start: start_request("uws", "req-2"),
+        run_id: "run-c".into(),
+        update: update_request(&key, "u2"),
+    });
+    match applied.reply {
+        Some(Err(EngineError::MultiOperation { index: 0, error })) => {
+            assert!(matches!(*error, EngineError::AlreadyStarted { .. }));
+        }
+        other => panic!("unexpected reply {other:?}"),
+    }
+    assert!(applied.changes.is_empty());
+    assert_eq!(h.state.execution(&key).unwrap(), &before);
 }
