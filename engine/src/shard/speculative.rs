@@ -69,9 +69,13 @@ pub fn speculative_events(ms: &MutableState) -> Vec<HistoryEvent> {
 }
 
 impl Draft {
-    /// Schedules a speculative workflow task if the run is open and has no task.
+    /// Schedules a speculative workflow task if the run is open and has no task. A run whose
+    /// first task is delayed (a back-off) gets none: that first task carries the updates.
     pub fn schedule_speculative_task_if_none(&mut self) {
-        if !self.ms.is_running() || self.ms.workflow_task.is_some() {
+        if !self.ms.is_running()
+            || self.ms.workflow_task.is_some()
+            || self.ms.first_workflow_task_time_ms > 0
+        {
             return;
         }
         self.ms.workflow_task = Some(WorkflowTaskState {

@@ -910,6 +910,7 @@ fn fixed_scenario_with_every_kind_of_step() {
             pick,
             commands: vec![CommandSpec::Cancel],
             force_new_task: false,
+            update_replies: 0,
         });
     }
     // A chain: continue-as-new with and without back-off, then completion.
@@ -926,6 +927,7 @@ fn fixed_scenario_with_every_kind_of_step() {
             pick: 1,
             commands: vec![CommandSpec::ContinueAsNew { backoff_ms }],
             force_new_task: false,
+            update_replies: 0,
         });
     }
     let seen = scenario(&ops, 500);
