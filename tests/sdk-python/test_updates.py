@@ -193,3 +193,26 @@ def test_update_with_start(server, task_queue):
             assert await asyncio.wait_for(handle.result(), 30) == 7
 
     asyncio.run(main())
+
+
+def test_update_dedupe_survives_a_server_crash(fresh_server, task_queue):
+    async def main():
+        client = await fresh_server.start()
+        async with Worker(client, task_queue=task_queue, workflows=[Counter]):
+            handle = await client.start_workflow(Counter.run, id=wid("upd-crash"), task_queue=task_queue)
+            await idle(handle)
+            assert await handle.execute_update(Counter.add, 5, id="once") == 5
+        fresh_server.kill9()
+        client = await fresh_server.start()
+        handle = client.get_workflow_handle(handle.id)
+        async with Worker(client, task_queue=task_queue, workflows=[Counter]):
+            # After the crash the same update ID still answers with the first outcome.
+            assert await handle.execute_update(Counter.add, 5, id="once") == 5
+            assert await handle.query(Counter.handler_runs) == 1
+            await handle.signal(Counter.done)
+            assert await asyncio.wait_for(handle.result(), 30) == 5
+        types = event_types((await handle.fetch_history()).events)
+        assert types.count("WORKFLOW_EXECUTION_UPDATE_ACCEPTED") == 1
+        assert types.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 1
+
+    asyncio.run(main())
