@@ -34,7 +34,8 @@ pub use token::{TaskKind, TaskToken};
 pub mod shard;
 
 pub use shard::{
-    ActivityTaskInfo, Applied, CurrentRun, EngineLimits, MutableState, Notice, PendingTask,
-    ShardCommand, ShardCommandKind, ShardReply, ShardState, StateChanges, UpdatePhase,
-    UpdateStatus, WorkflowTaskInfo, speculative_events, update_status,
+    ActivityTaskInfo, Applied, CurrentRun, DeliveryOutcome, EngineLimits, MutableState, Notice,
+    OutboxEntry, OutboxKind, OutboxMessage, PendingTask, ShardCommand, ShardCommandKind,
+    ShardReply, ShardState, StateChanges, UpdatePhase, UpdateStatus, WorkflowTaskInfo,
+    speculative_events, update_status,
 };

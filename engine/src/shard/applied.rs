@@ -3,6 +3,7 @@
 use crate::error::EngineError;
 use crate::ids::{ExecutionKey, WorkflowKey};
 use crate::shard::command::ShardReply;
+use crate::shard::index::OutboxEntry;
 use crate::token::TaskKind;
 use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
@@ -48,6 +49,8 @@ pub enum Notice {
     TimerArmed { fire_at_ms: i64 },
     /// An update of this execution changed stage (wakes clients waiting for an update).
     UpdatesChanged(ExecutionKey),
+    /// An outbox message waits for delivery to another execution.
+    OutboxReady(OutboxEntry),
 }
 
 /// A task waiting in a task queue to be handed to one poller.

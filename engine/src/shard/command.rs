@@ -2,6 +2,7 @@
 
 use crate::codec;
 use crate::ids::ExecutionKey;
+use crate::shard::outbox::{DeliveryOutcome, OutboxKind, OutboxMessage};
 use crate::token::TaskToken;
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
@@ -138,6 +139,21 @@ pub enum ShardCommandKind {
         #[serde(with = "codec::proto")]
         update: UpdateWorkflowExecutionRequest,
     },
+    /// Outbox delivery, target side: apply `source`'s message `outbox_id` (idempotent) and reply
+    /// `Delivered(outcome)`. Proposed by the source group's outbox driver to the target's group.
+    ReceiveMessage {
+        source: ExecutionKey,
+        outbox_id: i64,
+        message: OutboxMessage,
+    },
+    /// Outbox delivery, source side: the target applied message `outbox_id` of `execution` with
+    /// `outcome`; drop the entry (if it is still of `kind`) and record the result event.
+    AckMessage {
+        execution: ExecutionKey,
+        outbox_id: i64,
+        kind: OutboxKind,
+        outcome: DeliveryOutcome,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,6 +191,8 @@ pub enum ShardReply {
         started: bool,
         update: Box<UpdateStatus>,
     },
+    /// Reply to `ReceiveMessage`.
+    Delivered(DeliveryOutcome),
 }
 
 /// Everything a PollWorkflowTaskQueueResponse needs except the history, which the caller reads

@@ -1,6 +1,7 @@
 //! [`Draft`]: the working copy of one execution while a command is applied, with the primitives
 //! every handler builds on — append, buffer, flush, schedule a workflow task, close.
 
+use crate::shard::close_effects;
 use crate::shard::events::new_event;
 use crate::shard::mutable_state::{MutableState, WorkflowTaskState};
 use crate::shard::new_run::NextRun;
@@ -102,11 +103,17 @@ impl Draft {
                 Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
                     Some(a.scheduled_event_id)
                 }
+                Some(Attributes::ChildWorkflowExecutionStartedEventAttributes(a)) => {
+                    Some(a.initiated_event_id)
+                }
                 _ => None,
             };
             let id = self.append_event(event);
-            if let Some(scheduled_event_id) = started_of {
-                started_ids.insert(scheduled_event_id, id);
+            if let Some(scheduling_event_id) = started_of {
+                started_ids.insert(scheduling_event_id, id);
+                if let Some(child) = self.ms.children.get_mut(&scheduling_event_id) {
+                    child.started_event_id = id;
+                }
             }
         }
         flushed
@@ -170,7 +177,8 @@ impl Draft {
     /// Closes the run with `close_event`. A started workflow task is failed first (cause
     /// FORCE_CLOSE_COMMAND, as Temporal does on terminate) and buffered events are flushed, so
     /// the close event is the last event. Pending activities and timers are dropped without
-    /// events. Returns the close event's ID.
+    /// events; parent-close policies and the report to a parent go into the outbox
+    /// ([`close_effects`]). Every way a run closes goes through here. Returns the close event's ID.
     pub fn close(&mut self, status: WorkflowExecutionStatus, close_event: Attributes) -> i64 {
         if self.ms.started_workflow_task().is_some() {
             let message = "Workflow task was failed because the workflow execution was closed.";
@@ -194,6 +202,7 @@ impl Draft {
         self.ms.activities.clear();
         self.ms.timers.clear();
         self.abort_updates();
+        close_effects::on_close(self, id);
         id
     }
 
@@ -226,6 +235,21 @@ fn link_started_event(event: &mut HistoryEvent, started_ids: &BTreeMap<i64, i64>
         }
         Some(Attributes::ActivityTaskCanceledEventAttributes(a)) => {
             (a.scheduled_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionFailedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionCanceledEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionTimedOutEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
         }
         _ => return,
     };

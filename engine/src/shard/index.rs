@@ -175,3 +175,23 @@ pub(crate) fn ready_tasks(ms: &MutableState) -> Vec<PendingTask> {
     }
     tasks
 }
+
+/// One entry of the outbox index: a message of `execution` waiting for delivery. Ordered by
+/// execution, then outbox ID (the driver's delivery order).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutboxEntry {
+    pub execution: ExecutionKey,
+    pub outbox_id: i64,
+}
+
+/// Every pending outbox message of one execution. A closed run keeps delivering: its close
+/// itself may have produced messages (the child's close, parent-close policies).
+pub(crate) fn outbox_entries(ms: &MutableState) -> Vec<OutboxEntry> {
+    ms.outbox
+        .keys()
+        .map(|&outbox_id| OutboxEntry {
+            execution: ms.key.clone(),
+            outbox_id,
+        })
+        .collect()
+}

@@ -6,9 +6,11 @@
 //! `workflow_task_failed`, `workflow_task_timeout`, `activity_task_started`,
 //! `activity_task_completed`, `activity_task_failed`, `activity_timeout`, `timer_fired`,
 //! `workflow_timeout`, `signal_workflow`, `terminate_workflow`, `activity_heartbeat`,
-//! `activity_task_canceled`, `request_cancel_workflow`, `signal_with_start`, `update_workflow` (with `updates` and `speculative`, the update
-//! protocol and speculative workflow tasks), and `fire_timers`, which drives the timer index.
-//! The shared machinery:
+//! `activity_task_canceled`, `request_cancel_workflow`, `signal_with_start`, `update_workflow`
+//! (with `updates` and `speculative`, the update protocol and speculative workflow tasks),
+//! `fire_timers`, which drives the timer index, and the cross-execution outbox (`outbox`, its
+//! message types; `close_effects`, what a close sends; `receive_message` and `ack_message`, the
+//! two sides of a delivery). The shared machinery:
 //! `txn` (staging, so a rejected command changes nothing), `draft` (append, buffer, flush,
 //! close), `index` (the derived indexes) and `state` ([`ShardState`] itself).
 
@@ -17,7 +19,9 @@ pub mod command;
 pub mod events;
 pub mod limits;
 pub mod mutable_state;
+pub mod outbox;
 
+mod ack_message;
 mod activity_heartbeat;
 mod activity_outcome;
 mod activity_task_canceled;
@@ -25,6 +29,7 @@ mod activity_task_completed;
 mod activity_task_failed;
 mod activity_task_started;
 mod activity_timeout;
+mod close_effects;
 mod commands;
 mod draft;
 mod fire_timers;
@@ -32,6 +37,7 @@ mod first_workflow_task;
 mod index;
 mod lookup;
 mod new_run;
+mod receive_message;
 mod request_cancel_workflow;
 mod retry;
 mod signal_with_start;
@@ -61,11 +67,13 @@ pub use applied::{Applied, Notice, PendingTask, StateChanges};
 pub use command::{
     ActivityTaskInfo, ShardCommand, ShardCommandKind, ShardReply, UpdateStatus, WorkflowTaskInfo,
 };
+pub use index::OutboxEntry;
 pub use limits::{EngineLimits, HISTORY_LENGTH_LIMIT_REASON, HISTORY_SIZE_LIMIT_REASON};
 pub use mutable_state::{
     ActivityPhase, ActivityState, CurrentRun, MutableState, UpdatePhase, UpdateState,
     UserTimerState, WorkflowTaskState,
 };
+pub use outbox::{DeliveryOutcome, OutboxKind, OutboxMessage};
 pub use speculative::speculative_events;
 pub use start_workflow::TERMINATE_EXISTING_REASON;
 pub use state::ShardState;

@@ -4,6 +4,7 @@
 
 use crate::codec;
 use crate::ids::ExecutionKey;
+use crate::shard::outbox::{ChildState, OutboxMessage, ParentInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use temporalio_protos::temporal::api::{
@@ -94,6 +95,14 @@ pub struct MutableState {
     /// The last completion result of the chain, handed to the next cron run.
     #[serde(with = "codec::proto_opt")]
     pub last_completion_result: Option<Payloads>,
+    // Child workflows and external commands (docs/design/003-cross-shard-outbox.md).
+    /// Child workflows this run waits for, by the ID of their StartChildWorkflowExecutionInitiated.
+    pub children: BTreeMap<i64, ChildState>,
+    /// Effects on other executions not yet confirmed by their targets, by outbox ID (the ID of
+    /// the event that caused them).
+    pub outbox: BTreeMap<i64, OutboxMessage>,
+    /// Set when this run is (a run of) a child workflow: where to report its close.
+    pub parent: Option<ParentInfo>,
 }
 
 impl MutableState {

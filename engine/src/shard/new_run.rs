@@ -10,11 +10,12 @@
 
 use crate::ids::{ExecutionKey, WorkflowKey};
 use crate::shard::mutable_state::{CurrentRun, MutableState};
+use crate::shard::outbox::ParentInfo;
 use crate::shard::time::{duration, duration_opt, timestamp};
 use crate::shard::txn::Txn;
 use std::collections::BTreeMap;
 use temporalio_protos::temporal::api::{
-    common::v1::Payloads,
+    common::v1::{Payloads, WorkflowExecution},
     enums::v1::{ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus},
     failure::v1::Failure,
     history::v1::{
@@ -54,6 +55,9 @@ pub(crate) struct RunChain {
     pub first_workflow_task_backoff_ms: i64,
     /// The chain's execution deadline; 0 ⇒ start + execution timeout.
     pub execution_expiration_time_ms: i64,
+    /// The parent of a child workflow's chain; every run of the chain carries it, and the last
+    /// one reports its close to the parent.
+    pub parent: Option<ParentInfo>,
 }
 
 impl RunChain {
@@ -68,6 +72,7 @@ impl RunChain {
             last_completion_result: None,
             first_workflow_task_backoff_ms: 0,
             execution_expiration_time_ms: 0,
+            parent: None,
         }
     }
 }
@@ -100,7 +105,10 @@ pub(crate) fn create(
 ) {
     let start_time_ms = txn.now_ms;
     let ms = new_mutable_state(key.clone(), request, timeouts, chain, start_time_ms);
-    let started = started_event(&key, request, timeouts, chain, &ms);
+    let mut started = started_event(&key, request, timeouts, chain, &ms);
+    if let Some(parent) = &chain.parent {
+        set_parent(&mut started, parent);
+    }
     let draft = txn.create(ms);
     draft.append(Attributes::WorkflowExecutionStartedEventAttributes(started));
     if let Some(signal) = signal {
@@ -210,8 +218,27 @@ fn new_mutable_state(
             0
         },
         last_completion_result: chain.last_completion_result.clone(),
+        children: BTreeMap::new(),
+        outbox: BTreeMap::new(),
+        parent: chain.parent.clone(),
         key,
     }
+}
+
+/// The parent and root fields of a child's WorkflowExecutionStarted.
+fn set_parent(started: &mut WorkflowExecutionStartedEventAttributes, parent: &ParentInfo) {
+    let execution = |key: &ExecutionKey| WorkflowExecution {
+        workflow_id: key.workflow_id.clone(),
+        run_id: key.run_id.clone(),
+    };
+    started.parent_workflow_namespace = parent.execution.namespace.clone();
+    started.parent_workflow_execution = Some(execution(&parent.execution));
+    started.parent_initiated_event_id = parent.initiated_event_id;
+    started.root_workflow_execution = Some(execution(&parent.root));
+    // Temporal writes a child's run timeout even when it is unlimited (0 s).
+    started
+        .workflow_run_timeout
+        .get_or_insert_with(|| duration(0));
 }
 
 fn started_event(

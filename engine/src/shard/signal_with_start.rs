@@ -53,7 +53,7 @@ pub(crate) fn handle(
             started: false,
         }));
     }
-    start_workflow::start(txn, start, run_id, Some(signal))
+    start_workflow::start(txn, start, run_id, Some(signal), None)
 }
 
 /// The start request and the signal event of a SignalWithStart request.

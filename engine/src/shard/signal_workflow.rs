@@ -9,6 +9,7 @@ use crate::shard::lookup::running_execution;
 use crate::shard::task_token::EXECUTION_NOT_FOUND;
 use crate::shard::txn::{Committed, Txn};
 use temporalio_protos::temporal::api::{
+    common::v1::WorkflowExecution,
     history::v1::{WorkflowExecutionSignaledEventAttributes, history_event::Attributes},
     workflowservice::v1::SignalWorkflowExecutionRequest,
 };
@@ -16,6 +17,16 @@ use temporalio_protos::temporal::api::{
 pub(crate) fn handle(
     txn: &mut Txn,
     request: SignalWorkflowExecutionRequest,
+) -> Result<Committed, EngineError> {
+    signal_execution(txn, request, None)
+}
+
+/// Signals the running execution the request names; `external` is the signalling workflow when
+/// the signal comes from a SignalExternalWorkflowExecution command.
+pub(crate) fn signal_execution(
+    txn: &mut Txn,
+    request: SignalWorkflowExecutionRequest,
+    external: Option<WorkflowExecution>,
 ) -> Result<Committed, EngineError> {
     if request.signal_name.is_empty() {
         return Err(EngineError::InvalidArgument(
@@ -34,6 +45,7 @@ pub(crate) fn handle(
             identity: request.identity,
             header: request.header,
             request_id: request.request_id,
+            external_workflow_execution: external,
             ..Default::default()
         },
     );

@@ -8,11 +8,14 @@
 use crate::error::EngineError;
 use crate::ids::{ExecutionKey, WorkflowKey};
 use crate::shard::command::ShardReply;
+use crate::shard::limits::EngineLimits;
 use crate::shard::mutable_state::CurrentRun;
 use crate::shard::new_run::{self, RunChain, Timeouts};
+use crate::shard::outbox::ParentInfo;
 use crate::shard::retry::effective_policy;
 use crate::shard::time::duration_ms;
 use crate::shard::txn::{Committed, ENGINE_IDENTITY, Txn};
+use prost_wkt_types::Duration;
 use temporalio_protos::temporal::api::{
     enums::v1::{WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy},
     history::v1::WorkflowExecutionSignaledEventAttributes,
@@ -32,16 +35,18 @@ pub(crate) fn handle(
     request: StartWorkflowExecutionRequest,
     run_id: String,
 ) -> Result<Committed, EngineError> {
-    start(txn, request, run_id, None)
+    start(txn, request, run_id, None, None)
 }
 
 /// StartWorkflowExecution, or the start half of SignalWithStartWorkflowExecution: a new run gets
 /// `signal` right after its WorkflowExecutionStarted event.
+/// `parent` is set when a parent workflow starts the run as its child.
 pub(crate) fn start(
     txn: &mut Txn,
     request: StartWorkflowExecutionRequest,
     run_id: String,
     signal: Option<WorkflowExecutionSignaledEventAttributes>,
+    parent: Option<ParentInfo>,
 ) -> Result<Committed, EngineError> {
     let timeouts = validate(txn, &request, &run_id)?;
     let workflow = WorkflowKey {
@@ -89,14 +94,11 @@ pub(crate) fn start(
         workflow_id: workflow.workflow_id.clone(),
         run_id,
     };
-    new_run::create(
-        txn,
-        key.clone(),
-        &request,
-        &timeouts,
-        &RunChain::first(),
-        signal,
-    );
+    let chain = RunChain {
+        parent,
+        ..RunChain::first()
+    };
+    new_run::create(txn, key.clone(), &request, &timeouts, &chain, signal);
     Ok(Ok(ShardReply::WorkflowStarted {
         run_id: key.run_id,
         started: true,
@@ -181,12 +183,27 @@ fn validate(
             "RunId {run_id} already exists."
         )));
     }
-    let execution_ms = duration_ms(request.workflow_execution_timeout.as_ref())
-        .map_err(|()| invalid("Invalid WorkflowExecutionTimeout."))?;
-    let requested_run_ms = duration_ms(request.workflow_run_timeout.as_ref())
-        .map_err(|()| invalid("Invalid WorkflowRunTimeout."))?;
-    let requested_task_ms = duration_ms(request.workflow_task_timeout.as_ref())
-        .map_err(|()| invalid("Invalid WorkflowTaskTimeout."))?;
+    effective_timeouts(
+        limits,
+        request.workflow_execution_timeout.as_ref(),
+        request.workflow_run_timeout.as_ref(),
+        request.workflow_task_timeout.as_ref(),
+    )
+}
+
+/// The three workflow timeouts after Temporal's defaults and caps (also used for the timeouts a
+/// StartChildWorkflowExecution command writes on its Initiated event).
+pub(crate) fn effective_timeouts(
+    limits: &EngineLimits,
+    execution: Option<&Duration>,
+    run: Option<&Duration>,
+    task: Option<&Duration>,
+) -> Result<Timeouts, EngineError> {
+    let execution_ms =
+        duration_ms(execution).map_err(|()| invalid("Invalid WorkflowExecutionTimeout."))?;
+    let requested_run_ms = duration_ms(run).map_err(|()| invalid("Invalid WorkflowRunTimeout."))?;
+    let requested_task_ms =
+        duration_ms(task).map_err(|()| invalid("Invalid WorkflowTaskTimeout."))?;
     // Temporal's rules: the run timeout defaults to, and is capped by, the execution timeout;
     // the task timeout defaults to 10 s and is capped by the maximum and by the run timeout.
     let run_ms = match (requested_run_ms, execution_ms) {

@@ -4,15 +4,17 @@ use crate::error::EngineError;
 use crate::ids::{ExecutionKey, WorkflowKey};
 use crate::shard::applied::{Applied, Notice, PendingTask, StateChanges};
 use crate::shard::command::{ShardCommand, ShardCommandKind};
-use crate::shard::index::{TimerEntry, ready_tasks, timer_entries};
+use crate::shard::index::{OutboxEntry, TimerEntry, outbox_entries, ready_tasks, timer_entries};
 use crate::shard::limits::EngineLimits;
 use crate::shard::mutable_state::{CurrentRun, MutableState};
+use crate::shard::outbox::OutboxMessage;
 use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
-    activity_heartbeat, activity_task_canceled, activity_task_completed, activity_task_failed,
-    activity_task_started, fire_timers, request_cancel_workflow, signal_with_start,
-    signal_workflow, start_with_update, start_workflow, terminate_workflow, update_workflow,
-    workflow_task_completed, workflow_task_failed, workflow_task_started,
+    ack_message, activity_heartbeat, activity_task_canceled, activity_task_completed,
+    activity_task_failed, activity_task_started, fire_timers, receive_message,
+    request_cancel_workflow, signal_with_start, signal_workflow, start_with_update, start_workflow,
+    terminate_workflow, update_workflow, workflow_task_completed, workflow_task_failed,
+    workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +36,7 @@ pub struct ShardState {
     current_runs: BTreeMap<WorkflowKey, CurrentRun>,
     timers: BTreeSet<TimerEntry>,
     ready: BTreeSet<PendingTask>,
+    outbox: BTreeSet<OutboxEntry>,
 }
 
 impl Default for ShardState {
@@ -57,6 +60,7 @@ impl ShardState {
             current_runs: BTreeMap::new(),
             timers: BTreeSet::new(),
             ready: BTreeSet::new(),
+            outbox: BTreeSet::new(),
         }
     }
 
@@ -82,6 +86,7 @@ impl ShardState {
             state.last_task_id = state.last_task_id.max(ms.last_task_id);
             state.timers.extend(timer_entries(&ms));
             state.ready.extend(ready_tasks(&ms));
+            state.outbox.extend(outbox_entries(&ms));
             state.executions.insert(ms.key.clone(), ms);
         }
         state.current_runs.extend(current_runs);
@@ -138,6 +143,21 @@ impl ShardState {
         self.ready.iter().cloned().collect()
     }
 
+    /// Every outbox message waiting for delivery, in delivery order (see
+    /// `docs/design/003-cross-shard-outbox.md`).
+    pub fn pending_outbox(&self) -> Vec<OutboxEntry> {
+        self.outbox.iter().cloned().collect()
+    }
+
+    /// The pending outbox message `outbox_id` of `execution`.
+    pub fn outbox_message(
+        &self,
+        execution: &ExecutionKey,
+        outbox_id: i64,
+    ) -> Option<&OutboxMessage> {
+        self.executions.get(execution)?.outbox.get(&outbox_id)
+    }
+
     /// When the earliest timer-index entry fires; the leader proposes `FireTimers` then.
     pub fn next_timer_ms(&self) -> Option<i64> {
         self.timers.first().map(|e| e.fire_at_ms)
@@ -188,6 +208,19 @@ impl ShardState {
                     fire_at_ms: entry.fire_at_ms,
                 });
                 self.timers.insert(entry.clone());
+            }
+            let old_outbox: BTreeSet<OutboxEntry> = old
+                .map(outbox_entries)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let new_outbox: BTreeSet<OutboxEntry> = outbox_entries(&draft.ms).into_iter().collect();
+            for entry in old_outbox.difference(&new_outbox) {
+                self.outbox.remove(entry);
+            }
+            for entry in new_outbox.difference(&old_outbox) {
+                notices.push(Notice::OutboxReady(entry.clone()));
+                self.outbox.insert(entry.clone());
             }
             for task in old_ready.difference(&new_ready) {
                 self.ready.remove(task);
@@ -288,5 +321,16 @@ fn dispatch(
             run_id,
             update,
         } => start_with_update::handle(txn, start, run_id, update),
+        K::ReceiveMessage {
+            source,
+            outbox_id: _,
+            message,
+        } => receive_message::handle(txn, &source, message),
+        K::AckMessage {
+            execution,
+            outbox_id,
+            kind,
+            outcome,
+        } => ack_message::handle(txn, &execution, outbox_id, kind, outcome),
     }
 }

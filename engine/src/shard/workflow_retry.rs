@@ -71,6 +71,7 @@ pub(crate) fn decide(draft: &Draft, failure: &Failure) -> RetryOutcome {
         last_completion_result: ms.last_completion_result.clone(),
         first_workflow_task_backoff_ms: backoff_ms,
         execution_expiration_time_ms: ms.execution_expiration_time_ms,
+        parent: ms.parent.clone(),
     };
     let timeouts = Timeouts {
         execution_ms: ms.workflow_execution_timeout_ms,

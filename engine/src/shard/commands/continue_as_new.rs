@@ -109,6 +109,7 @@ pub(super) fn apply(
         last_completion_result: command.last_completion_result.clone(),
         first_workflow_task_backoff_ms: backoff_ms,
         execution_expiration_time_ms: ms.execution_expiration_time_ms,
+        parent: ms.parent.clone(),
     };
     #[allow(
         deprecated,

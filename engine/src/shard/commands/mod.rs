@@ -2,6 +2,7 @@
 //! command and appends exactly one event (one event per command, in command order), or rejects
 //! the command; a rejection fails the whole workflow task.
 
+mod cancel_external;
 mod cancel_workflow;
 mod complete_workflow;
 mod continue_as_new;
@@ -11,6 +12,8 @@ mod protocol_message;
 mod record_marker;
 mod request_cancel_activity;
 mod schedule_activity;
+mod signal_external;
+mod start_child;
 mod timers;
 mod upsert_search_attributes;
 
@@ -176,6 +179,30 @@ pub(crate) fn apply(
         (CommandType::ModifyWorkflowProperties, _) => Err(missing(
             Cause::BadModifyWorkflowPropertiesAttributes,
             "ModifyWorkflowProperties",
+        )),
+        (
+            CommandType::StartChildWorkflowExecution,
+            Some(C::StartChildWorkflowExecutionCommandAttributes(a)),
+        ) => start_child::apply(draft, a, ctx),
+        (CommandType::StartChildWorkflowExecution, _) => Err(missing(
+            Cause::BadStartChildExecutionAttributes,
+            "StartChildWorkflowExecution",
+        )),
+        (
+            CommandType::SignalExternalWorkflowExecution,
+            Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)),
+        ) => signal_external::apply(draft, a, ctx),
+        (CommandType::SignalExternalWorkflowExecution, _) => Err(missing(
+            Cause::BadSignalWorkflowExecutionAttributes,
+            "SignalExternalWorkflowExecution",
+        )),
+        (
+            CommandType::RequestCancelExternalWorkflowExecution,
+            Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a)),
+        ) => cancel_external::apply(draft, a, ctx),
+        (CommandType::RequestCancelExternalWorkflowExecution, _) => Err(missing(
+            Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
+            "RequestCancelExternalWorkflowExecution",
         )),
         (CommandType::Unspecified, _) => Err(CommandRejection::new(
             Cause::Unspecified,

@@ -4,6 +4,7 @@
 mod activities;
 mod activity_cancel;
 mod cancel;
+mod children;
 mod continue_as_new;
 mod external;
 mod properties;

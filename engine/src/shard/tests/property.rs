@@ -20,6 +20,10 @@ use crate::token::TaskKind;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::{
+    command::v1::{
+        SignalExternalWorkflowExecutionCommandAttributes,
+        StartChildWorkflowExecutionCommandAttributes,
+    },
     common::v1::WorkflowExecution,
     enums::v1::WorkflowExecutionStatus,
     protocol::v1::Message,
@@ -79,6 +83,13 @@ enum Op {
     Advance(u32),
     /// A command stamped with a lagging leader clock (clamped by the engine).
     LaggingFire(u16),
+    /// Deliver the n-th pending outbox message (the target is on the same shard): receive it,
+    /// maybe receive it again (a redelivery), maybe ack it.
+    Deliver {
+        pick: u8,
+        twice: bool,
+        ack: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +117,16 @@ enum CommandSpec {
     },
     Upsert(u8),
     Unsupported,
+    /// StartChildWorkflowExecution of `child-{id}` with a `ParentClosePolicy` value.
+    Child {
+        id: u8,
+        policy: u8,
+    },
+    /// SignalExternalWorkflowExecution to `wf-{workflow}` or to the child `child-{workflow}`.
+    SignalExternal {
+        workflow: u8,
+        child: bool,
+    },
 }
 
 fn command_spec() -> impl Strategy<Value = CommandSpec> {
@@ -129,6 +150,8 @@ fn command_spec() -> impl Strategy<Value = CommandSpec> {
         1 => (0u8..3).prop_map(CommandSpec::Upsert),
         1 => prop_oneof![Just(0u16), 1u16..5_000].prop_map(|backoff_ms| CommandSpec::ContinueAsNew { backoff_ms }),
         1 => Just(CommandSpec::Unsupported),
+        2 => (0u8..3, 0u8..4).prop_map(|(id, policy)| CommandSpec::Child { id, policy }),
+        1 => (0u8..3, any::<bool>()).prop_map(|(workflow, child)| CommandSpec::SignalExternal { workflow, child }),
     ]
 }
 
@@ -154,6 +177,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::CancelActivity),
         3 => (0u32..15_000).prop_map(Op::Advance),
         1 => (0u16..5_000).prop_map(Op::LaggingFire),
+        4 => (any::<u8>(), proptest::bool::weighted(0.2), proptest::bool::weighted(0.8))
+            .prop_map(|(pick, twice, ack)| Op::Deliver { pick, twice, ack }),
     ]
 }
 
@@ -252,6 +277,52 @@ impl Driver {
             .filter(|t| t.kind == kind)
             .collect();
         (!tasks.is_empty()).then(|| tasks[usize::from(pick) % tasks.len()].clone())
+    }
+
+    /// The outbox driver's two proposals, on one shard (parent and child live together here).
+    fn deliver(&mut self, pick: u8, twice: bool, ack: bool, now: i64) {
+        let pending = self.h.state.pending_outbox();
+        if pending.is_empty() {
+            return;
+        }
+        let entry = pending[usize::from(pick) % pending.len()].clone();
+        let Some(message) = self
+            .h
+            .state
+            .outbox_message(&entry.execution, entry.outbox_id)
+            .cloned()
+        else {
+            panic!("indexed outbox entry {entry:?} has no message");
+        };
+        let receive = ShardCommandKind::ReceiveMessage {
+            source: entry.execution.clone(),
+            outbox_id: entry.outbox_id,
+            message: message.clone(),
+        };
+        let first = self.run(now, receive.clone());
+        if twice {
+            let again = self.run(now, receive);
+            assert_eq!(again.reply, first.reply, "a redelivery replies alike");
+            assert!(
+                again.changes.events.is_empty(),
+                "a redelivery appends no event: {:?}",
+                again.changes.events
+            );
+        }
+        let Some(Ok(ShardReply::Delivered(outcome))) = first.reply else {
+            panic!("receive replied {:?}", first.reply);
+        };
+        if ack {
+            let ack = ShardCommandKind::AckMessage {
+                execution: entry.execution.clone(),
+                outbox_id: entry.outbox_id,
+                kind: message.kind(),
+                outcome,
+            };
+            self.run(now, ack.clone());
+            let again = self.run(now, ack);
+            assert!(again.changes.is_empty(), "a repeated ack changes nothing");
+        }
     }
 
     fn step(&mut self, op: &Op) {
@@ -480,6 +551,7 @@ impl Driver {
             Op::LaggingFire(back_ms) => {
                 self.run(now - i64::from(*back_ms), ShardCommandKind::FireTimers);
             }
+            Op::Deliver { pick, twice, ack } => self.deliver(*pick, *twice, *ack, now),
         }
     }
 }
@@ -587,6 +659,44 @@ fn concrete_command(spec: &CommandSpec, pending: &[i64]) -> Command {
                 super::properties::upsert(&[(name, value)])
             }
         }
+        CommandSpec::Child { id, policy } => Command {
+            command_type: CommandType::StartChildWorkflowExecution as i32,
+            attributes: Some(
+                command::Attributes::StartChildWorkflowExecutionCommandAttributes(
+                    StartChildWorkflowExecutionCommandAttributes {
+                        workflow_id: format!("child-{id}"),
+                        workflow_type: Some(WorkflowType {
+                            name: "Child".into(),
+                        }),
+                        input: Some(payloads("child")),
+                        parent_close_policy: i32::from(*policy),
+                        ..Default::default()
+                    },
+                ),
+            ),
+            ..Default::default()
+        },
+        CommandSpec::SignalExternal { workflow, child } => Command {
+            command_type: CommandType::SignalExternalWorkflowExecution as i32,
+            attributes: Some(
+                command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
+                    SignalExternalWorkflowExecutionCommandAttributes {
+                        execution: Some(WorkflowExecution {
+                            workflow_id: if *child {
+                                format!("child-{workflow}")
+                            } else {
+                                format!("wf-{workflow}")
+                            },
+                            run_id: String::new(),
+                        }),
+                        signal_name: "external".into(),
+                        input: Some(payloads("external")),
+                        ..Default::default()
+                    },
+                ),
+            ),
+            ..Default::default()
+        },
         CommandSpec::Unsupported => Command {
             command_type: CommandType::ScheduleNexusOperation as i32,
             ..Default::default()
@@ -687,6 +797,29 @@ fn check_invariants(state: &ShardState) {
     }
     if let Some(next) = state.next_timer_ms() {
         assert!(next > 0);
+    }
+    let derived: Vec<_> = state
+        .executions()
+        .flat_map(|ms| {
+            ms.outbox
+                .keys()
+                .map(|&outbox_id| crate::shard::OutboxEntry {
+                    execution: ms.key.clone(),
+                    outbox_id,
+                })
+        })
+        .collect();
+    assert_eq!(
+        state.pending_outbox(),
+        derived,
+        "the outbox index mirrors the runs"
+    );
+    for ms in state.executions().filter(|ms| !ms.is_running()) {
+        assert!(
+            ms.children.is_empty(),
+            "{}: a closed run waits for no child",
+            ms.key
+        );
     }
 }
 
@@ -852,6 +985,14 @@ fn fixed_scenario_with_every_kind_of_step() {
                 after_ms: 2_000,
             },
             CommandSpec::Marker,
+            CommandSpec::Child {
+                id: round % 3,
+                policy: round % 4,
+            },
+            CommandSpec::SignalExternal {
+                workflow: round % 3,
+                child: round % 2 == 0,
+            },
         ];
         ops.push(Op::CompleteWorkflowTask {
             pick: round,
@@ -864,6 +1005,13 @@ fn fixed_scenario_with_every_kind_of_step() {
             id: round % 4,
         });
         ops.push(Op::PollWorkflowTask(round));
+        for pick in 0..3 {
+            ops.push(Op::Deliver {
+                pick,
+                twice: round == 1,
+                ack: true,
+            });
+        }
         ops.push(Op::PollActivity(round));
         ops.push(Op::FailActivity {
             pick: round,
@@ -945,6 +1093,10 @@ fn fixed_scenario_with_every_kind_of_step() {
         EventType::WorkflowExecutionCancelRequested,
         EventType::WorkflowExecutionCanceled,
         EventType::WorkflowExecutionContinuedAsNew,
+        EventType::StartChildWorkflowExecutionInitiated,
+        EventType::ChildWorkflowExecutionStarted,
+        EventType::SignalExternalWorkflowExecutionInitiated,
+        EventType::ExternalWorkflowExecutionSignaled,
     ] {
         assert!(
             seen.contains(&(expected as i32)),

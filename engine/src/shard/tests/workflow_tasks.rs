@@ -273,7 +273,7 @@ fn bad_or_unsupported_commands_fail_the_task_and_discard_the_completion() {
     let cases: Vec<(Command, WorkflowTaskFailedCause)> = vec![
         (
             Command {
-                command_type: CommandType::StartChildWorkflowExecution as i32,
+                command_type: CommandType::ScheduleNexusOperation as i32,
                 ..Default::default()
             },
             WorkflowTaskFailedCause::FeatureDisabled,
