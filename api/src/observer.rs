@@ -51,7 +51,7 @@ impl ApplyObserver for NodeObserver {
                 Notice::HistoryAppended(execution) => self.history.appended(execution),
                 // Clients waiting for an update wait on the execution's history watch too.
                 Notice::UpdatesChanged(execution) => self.history.appended(execution),
-                Notice::TimerArmed { .. } => {}
+                Notice::TimerArmed { .. } | Notice::OutboxReady(_) => {}
             }
         }
     }

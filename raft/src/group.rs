@@ -5,13 +5,18 @@ use crate::error::{ProposeError, RaftError};
 use crate::log_store::GroupLogStore;
 use crate::network::{GroupNetworkFactory, RaftTransport};
 use crate::observer::ApplyObserver;
+use crate::outbox::{MessageRouter, OutboxSource};
 use crate::state_machine::{ApplyHooks, GroupState, GroupStateMachine, SharedState};
 use crate::timer::{BoxFuture, Fired, TimerHost, TimerSignal};
 use crate::types::{GroupRaft, Proposal, ProposalReply, TypeConfig};
 use openraft::error::{ClientWriteError, RaftError as OpenraftError};
 use openraft::type_config::async_runtime::watch::WatchReceiver;
 use openraft::{BasicNode, RaftMetrics, ServerState};
-use perdura_engine::{GroupId, ShardCommand, ShardCommandKind, ShardReply};
+use perdura_engine::slots::slot_of;
+use perdura_engine::{
+    EngineError, GroupId, OutboxEntry, OutboxMessage, ShardCommand, ShardCommandKind, ShardReply,
+    WorkflowKey,
+};
 use perdura_storage::{Db, LogWriter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,6 +59,8 @@ pub(crate) struct Group {
     pub raft: GroupRaft,
     pub state: SharedState,
     pub timer: Arc<TimerSignal>,
+    /// Notified when the group's outbox gains a message (see [`crate::outbox`]).
+    pub outbox: Arc<tokio::sync::Notify>,
     pub is_leader: watch::Receiver<bool>,
     is_leader_tx: watch::Sender<bool>,
 }
@@ -62,9 +69,11 @@ impl Group {
     /// Opens the group's storage and starts its openraft instance.
     pub async fn start(ctx: &GroupContext, id: GroupId) -> Result<Group, RaftError> {
         let timer = Arc::new(TimerSignal::default());
+        let outbox = Arc::new(tokio::sync::Notify::new());
         let hooks = ApplyHooks {
             observer: ctx.observer.clone(),
             timer: timer.clone(),
+            outbox: outbox.clone(),
         };
         let sm = GroupStateMachine::open(id, ctx.db.clone(), hooks)?;
         let state = sm.state();
@@ -82,6 +91,7 @@ impl Group {
             raft,
             state,
             timer,
+            outbox,
             is_leader,
             is_leader_tx,
         })
@@ -273,5 +283,84 @@ impl TimerHost for ShardTimerHost {
                 Err(e) => Err(e.to_string()),
             }
         })
+    }
+}
+
+/// A shard group as seen by its outbox driver.
+pub(crate) struct ShardOutboxSource {
+    pub group: Arc<Group>,
+}
+
+impl OutboxSource for ShardOutboxSource {
+    fn pending(&self) -> Vec<(OutboxEntry, OutboxMessage)> {
+        self.group.read_state(|state| match state {
+            GroupState::Shard(shard) => shard
+                .pending_outbox()
+                .into_iter()
+                .filter_map(|entry| {
+                    let message = shard
+                        .outbox_message(&entry.execution, entry.outbox_id)?
+                        .clone();
+                    Some((entry, message))
+                })
+                .collect(),
+            GroupState::Meta(_) => Vec::new(),
+        })
+    }
+}
+
+/// Proposes to the workflow groups of this node (the [`MessageRouter`] of a single node).
+pub(crate) struct LocalRouter {
+    pub meta: Arc<Group>,
+    pub shards: BTreeMap<GroupId, Arc<Group>>,
+    pub clock: Arc<dyn Clock>,
+    pub timeout: Duration,
+}
+
+impl LocalRouter {
+    pub fn group_of_slot(&self, namespace: &str, workflow_id: &str) -> GroupId {
+        let slot = slot_of(namespace, workflow_id);
+        self.meta
+            .read_state(|state| match state {
+                GroupState::Meta(meta) => meta.slot_map.as_ref().and_then(|map| map.group_of(slot)),
+                GroupState::Shard(_) => None,
+            })
+            // The slot map covers every slot (checked at open); the first group is unreachable.
+            .unwrap_or_else(|| self.shards.keys().next().copied().unwrap_or(GroupId(1)))
+    }
+
+    pub async fn propose_shard(
+        &self,
+        group: GroupId,
+        kind: ShardCommandKind,
+    ) -> Result<Result<ShardReply, EngineError>, ProposeError> {
+        let target = self
+            .shards
+            .get(&group)
+            .ok_or(ProposeError::NotLeader { leader: None })?;
+        let command = ShardCommand {
+            now_ms: self.clock.now_ms(),
+            kind,
+        };
+        match target.write(Proposal::Shard(command), self.timeout).await? {
+            ProposalReply::Shard(reply) => Ok(reply),
+            other => Err(ProposeError::Indeterminate(format!(
+                "unexpected reply {other:?}"
+            ))),
+        }
+    }
+}
+
+impl MessageRouter for LocalRouter {
+    fn group_of(&self, workflow: &WorkflowKey) -> GroupId {
+        self.group_of_slot(&workflow.namespace, &workflow.workflow_id)
+    }
+
+    fn propose(
+        &self,
+        group: GroupId,
+        kind: ShardCommandKind,
+    ) -> BoxFuture<'_, Result<Result<ShardReply, EngineError>, ProposeError>> {
+        Box::pin(self.propose_shard(group, kind))
     }
 }

@@ -3,7 +3,7 @@
 //! Every node runs many Raft groups over one RocksDB ([`perdura_storage::Db`]): group 0 holds
 //! the cluster metadata ([`perdura_engine::MetaState`]), groups `1..=G` hold workflows
 //! ([`perdura_engine::ShardState`]). [`MultiRaft`] opens them, routes proposals and reads, and
-//! runs one timer driver per led workflow group.
+//! runs one timer driver and one outbox driver ([`outbox`]) per led workflow group.
 //!
 //! Main types: [`MultiRaft`] (the router the API layer uses), [`ApplyObserver`] (notices and
 //! leadership to the API), [`TypeConfig`] / [`Proposal`] / [`ProposalReply`] (openraft types),
@@ -29,6 +29,7 @@ pub mod log_store;
 pub mod multi;
 pub mod network;
 pub mod observer;
+pub mod outbox;
 pub mod records;
 pub mod snapshot;
 pub mod state_machine;

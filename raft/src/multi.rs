@@ -1,18 +1,20 @@
 //! [`MultiRaft`]: every Raft group of this node, behind one router.
 
 use crate::error::{ProposeError, RaftError};
-use crate::group::{Clock, Group, GroupContext, ShardTimerHost, SystemClock};
+use crate::group::{
+    Clock, Group, GroupContext, LocalRouter, ShardOutboxSource, ShardTimerHost, SystemClock,
+};
 use crate::network::{NoPeers, RaftTransport};
 use crate::observer::ApplyObserver;
+use crate::outbox::OutboxDriver;
 use crate::records;
 use crate::state_machine::GroupState;
 use crate::timer::run_timer_driver;
 use crate::types::{Proposal, ProposalReply};
 use openraft::SnapshotPolicy;
-use perdura_engine::slots::slot_of;
 use perdura_engine::{
     EngineError, ExecutionKey, GroupId, MetaCommand, MetaReply, MetaState, NamespaceRecord,
-    ShardCommand, ShardCommandKind, ShardReply, ShardState, SlotMap,
+    ShardCommandKind, ShardReply, ShardState, SlotMap,
 };
 use perdura_storage::{Db, LogWriter, LogWriterCounts};
 use std::collections::BTreeMap;
@@ -65,6 +67,9 @@ pub struct RaftTuning {
     pub clock: Arc<dyn Clock>,
     /// Peer transport (none for a single node).
     pub transport: Arc<dyn RaftTransport>,
+    /// Run the outbox drivers (cross-execution delivery). Tests turn it off to stage a delivery
+    /// that stopped half-way.
+    pub deliver_outbox: bool,
 }
 
 impl Default for RaftTuning {
@@ -76,6 +81,7 @@ impl Default for RaftTuning {
             startup_timeout: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
             transport: Arc::new(NoPeers),
+            deliver_outbox: true,
         }
     }
 }
@@ -87,7 +93,7 @@ pub struct MultiRaft {
     writer: Arc<LogWriter>,
     meta: Arc<Group>,
     shards: BTreeMap<GroupId, Arc<Group>>,
-    clock: Arc<dyn Clock>,
+    router: Arc<LocalRouter>,
     propose_timeout: Duration,
     closed: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
@@ -186,6 +192,27 @@ impl MultiRaft {
             );
             tasks.push(tokio::spawn(driver));
         }
+        let router = Arc::new(LocalRouter {
+            meta: meta.clone(),
+            shards: shards.clone(),
+            clock: tuning.clock.clone(),
+            timeout: tuning.propose_timeout,
+        });
+        if tuning.deliver_outbox {
+            for group in shards.values() {
+                let driver = OutboxDriver {
+                    group: group.id,
+                    source: Arc::new(ShardOutboxSource {
+                        group: group.clone(),
+                    }),
+                    router: router.clone(),
+                    signal: group.outbox.clone(),
+                };
+                tasks.push(tokio::spawn(
+                    driver.run(group.is_leader.clone(), shutdown_rx.clone()),
+                ));
+            }
+        }
         // Every workflow group has told the observer it is led here before `open` returns.
         for group in shards.values() {
             group.wait_reported_leader(tuning.startup_timeout).await?;
@@ -196,7 +223,7 @@ impl MultiRaft {
             writer,
             meta,
             shards,
-            clock: tuning.clock,
+            router,
             propose_timeout: tuning.propose_timeout,
             closed: AtomicBool::new(false),
             shutdown_tx,
@@ -210,10 +237,7 @@ impl MultiRaft {
 
     /// The workflow group that owns `workflow_id` in `namespace` (slot hash + stored slot map).
     pub fn group_of(&self, namespace: &str, workflow_id: &str) -> GroupId {
-        let slot = slot_of(namespace, workflow_id);
-        self.read_meta(|meta| meta.slot_map.as_ref().and_then(|map| map.group_of(slot)))
-            // The slot map covers every slot (checked at open); the first group is unreachable.
-            .unwrap_or_else(|| self.shards.keys().next().copied().unwrap_or(GroupId(1)))
+        self.router.group_of_slot(namespace, workflow_id)
     }
 
     /// The workflow groups hosted by this node, ascending.
@@ -232,23 +256,7 @@ impl MultiRaft {
         if self.closed.load(Ordering::Acquire) {
             return Err(ProposeError::Shutdown);
         }
-        let target = self
-            .shards
-            .get(&group)
-            .ok_or(ProposeError::NotLeader { leader: None })?;
-        let command = ShardCommand {
-            now_ms: self.clock.now_ms(),
-            kind,
-        };
-        match target
-            .write(Proposal::Shard(command), self.propose_timeout)
-            .await?
-        {
-            ProposalReply::Shard(reply) => Ok(reply),
-            other => Err(ProposeError::Indeterminate(format!(
-                "unexpected reply {other:?}"
-            ))),
-        }
+        self.router.propose_shard(group, kind).await
     }
 
     /// Proposes a meta-group command and returns the applied reply.

@@ -37,6 +37,8 @@ pub type SharedState = Arc<RwLock<GroupState>>;
 pub(crate) struct ApplyHooks {
     pub observer: Arc<dyn ApplyObserver>,
     pub timer: Arc<TimerSignal>,
+    /// Wakes the group's outbox driver.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 /// The state machine of one group. See the module docs.
@@ -131,8 +133,10 @@ impl GroupStateMachine {
             .set(log_id.index as f64);
         if !notices.is_empty() {
             for notice in &notices {
-                if let Notice::TimerArmed { fire_at_ms } = notice {
-                    self.hooks.timer.armed(*fire_at_ms);
+                match notice {
+                    Notice::TimerArmed { fire_at_ms } => self.hooks.timer.armed(*fire_at_ms),
+                    Notice::OutboxReady(_) => self.hooks.outbox.notify_one(),
+                    _ => {}
                 }
             }
             self.hooks.observer.on_applied(self.group, &notices);
@@ -282,6 +286,7 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         self.applied = applied;
         drop(state);
         self.hooks.timer.reload();
+        self.hooks.outbox.notify_one();
         Ok(())
     }
 

@@ -3,14 +3,17 @@
 use super::time::{duration, timestamp};
 use crate::frontend::Frontend;
 use crate::validate;
+use perdura_engine::ExecutionKey;
 use perdura_engine::shard::mutable_state::{ActivityPhase, ActivityState, MutableState};
+use perdura_engine::shard::outbox::ChildState;
 use temporalio_protos::temporal::api::common::v1::{ActivityType, WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::enums::v1::{
     PendingActivityState, PendingWorkflowTaskState, TaskQueueKind,
 };
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflow::v1::{
-    PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig, WorkflowExecutionInfo,
+    PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
+    WorkflowExecutionConfig, WorkflowExecutionInfo,
 };
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
@@ -53,6 +56,8 @@ fn describe(state: &MutableState) -> ws::DescribeWorkflowExecutionResponse {
         search_attributes: state.search_attributes.clone(),
         task_queue: state.task_queue.clone(),
         first_run_id: state.first_execution_run_id.clone(),
+        parent_execution: state.parent.as_ref().map(|p| execution(&p.execution)),
+        root_execution: state.parent.as_ref().map(|p| execution(&p.root)),
         execution_duration: (state.close_time_ms > 0)
             .then(|| duration(state.close_time_ms - state.start_time_ms))
             .flatten(),
@@ -88,7 +93,30 @@ fn describe(state: &MutableState) -> ws::DescribeWorkflowExecutionResponse {
         workflow_execution_info: Some(info),
         pending_activities: state.activities.values().map(pending_activity).collect(),
         pending_workflow_task,
+        pending_children: state.children.values().map(pending_child).collect(),
         ..Default::default()
+    }
+}
+
+fn execution(key: &ExecutionKey) -> WorkflowExecution {
+    WorkflowExecution {
+        workflow_id: key.workflow_id.clone(),
+        run_id: key.run_id.clone(),
+    }
+}
+
+/// A child the workflow waits for; its run ID is known once the child started.
+fn pending_child(child: &ChildState) -> PendingChildExecutionInfo {
+    PendingChildExecutionInfo {
+        workflow_id: child.workflow_id.clone(),
+        run_id: if child.started {
+            child.run_id.clone()
+        } else {
+            String::new()
+        },
+        workflow_type_name: child.workflow_type.clone(),
+        initiated_id: child.initiated_event_id,
+        parent_close_policy: child.parent_close_policy,
     }
 }
 
