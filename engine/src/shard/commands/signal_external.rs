@@ -10,7 +10,7 @@
 
 use super::{CommandContext, CommandRejection};
 use crate::shard::draft::Draft;
-use crate::shard::outbox::{OutboxMessage, SignalMessage, derived_id};
+use crate::shard::outbox::{HISTORY_SERVICE_IDENTITY, OutboxMessage, SignalMessage, derived_id};
 use temporalio_protos::temporal::api::{
     command::v1::SignalExternalWorkflowExecutionCommandAttributes,
     common::v1::WorkflowExecution,
@@ -69,6 +69,7 @@ pub(super) fn apply(
         signal_name: command.signal_name.clone(),
         input: command.input.clone(),
         request_id: derived_id(&source.run_id, initiated_event_id),
+        identity: HISTORY_SERVICE_IDENTITY.into(),
         control: command.control.clone(),
         header: command.header.clone(),
         ..Default::default()

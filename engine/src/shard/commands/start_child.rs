@@ -102,6 +102,8 @@ pub(super) fn apply(
         normal_name: String::new(),
     };
 
+    // An empty memo is no memo (as Temporal stores it).
+    let memo = command.memo.clone().filter(|m| !m.fields.is_empty());
     let initiated = StartChildWorkflowExecutionInitiatedEventAttributes {
         namespace: namespace.clone(),
         workflow_id: command.workflow_id.clone(),
@@ -109,7 +111,8 @@ pub(super) fn apply(
         task_queue: Some(task_queue.clone()),
         input: command.input.clone(),
         workflow_execution_timeout: duration_opt(timeouts.execution_ms),
-        workflow_run_timeout: duration_opt(timeouts.run_ms),
+        // Temporal writes the run timeout of a child even when it is unlimited (0 s).
+        workflow_run_timeout: Some(duration(timeouts.run_ms)),
         workflow_task_timeout: Some(duration(timeouts.task_ms)),
         parent_close_policy: policy as i32,
         control: command.control.clone(),
@@ -117,8 +120,9 @@ pub(super) fn apply(
         workflow_id_reuse_policy: command.workflow_id_reuse_policy,
         retry_policy: command.retry_policy.clone(),
         header: command.header.clone(),
-        memo: command.memo.clone(),
+        memo: memo.clone(),
         search_attributes: command.search_attributes.clone(),
+        inherit_build_id: command.inherit_build_id,
         priority: command.priority.clone(),
         ..Default::default()
     };
@@ -145,7 +149,7 @@ pub(super) fn apply(
         request_id: run_id.clone(),
         workflow_id_reuse_policy: command.workflow_id_reuse_policy,
         retry_policy: command.retry_policy.clone(),
-        memo: command.memo.clone(),
+        memo,
         search_attributes: command.search_attributes.clone(),
         header: command.header.clone(),
         priority: command.priority.clone(),
