@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from harness import NAMESPACE, wait_blocked, wait_for
-from pending import is_perdura, pending_on_perdura
+from pending import is_perdura
 from seed_workflows import BatchItem, BatchParent
 from shapes import ShapeCheck
 
@@ -45,7 +45,6 @@ def test_slot_hash_matches_perdura():
     assert slot_of("", "") == 0xAF63BD4C8601B7DF % 4096
 
 
-@pending_on_perdura("children")
 def test_batch_of_children(shared_server, task_queue):
     async def main():
         client = await shared_server.wait_ready()
