@@ -31,6 +31,7 @@ impl StoreBuilder<TypeConfig, GroupLogStore, GroupStateMachine, Guard> for Rocks
         let hooks = ApplyHooks {
             observer: Arc::new(NoopObserver),
             timer: Arc::default(),
+            outbox: Arc::default(),
         };
         let sm = GroupStateMachine::open(group, db.clone(), hooks).expect("open state machine");
         let log = GroupLogStore::new(group, db, writer.clone());

@@ -38,6 +38,7 @@ async fn replica(node: u64, transport: &Arc<LoopbackTransport>) -> Replica {
     let hooks = ApplyHooks {
         observer: Arc::new(NoopObserver),
         timer: Arc::default(),
+        outbox: Arc::default(),
     };
     let sm = GroupStateMachine::open(GroupId::META, db.clone(), hooks).expect("state machine");
     let state = sm.state();

@@ -318,6 +318,7 @@ mod tests {
         let hooks = ApplyHooks {
             observer: Arc::new(NoopObserver),
             timer: Arc::default(),
+            outbox: Arc::default(),
         };
         GroupStateMachine::open(GroupId::META, db, hooks).expect("open state machine")
     }
