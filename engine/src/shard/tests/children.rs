@@ -524,3 +524,146 @@ fn restore_rebuilds_the_outbox_index() {
     let restored = ShardState::restore(a.state.clock_ms(), executions, current);
     assert_eq!(restored.pending_outbox(), a.state.pending_outbox());
 }
+
+fn cancel_external(workflow_id: &str) -> Command {
+    Command {
+        command_type: CommandType::RequestCancelExternalWorkflowExecution as i32,
+        attributes: Some(
+            command::Attributes::RequestCancelExternalWorkflowExecutionCommandAttributes(
+                temporalio_protos::temporal::api::command::v1::RequestCancelExternalWorkflowExecutionCommandAttributes {
+                    workflow_id: workflow_id.into(),
+                    reason: "no longer needed".into(),
+                    ..Default::default()
+                },
+            ),
+        ),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn external_cancel_reaches_the_target_once_and_the_source_records_it() {
+    let (mut a, mut b) = (Harness::new(), Harness::new());
+    let target = b.start("target");
+    b.run_workflow_task(&target, vec![]);
+    let source = a.start("source");
+    a.run_workflow_task(&source, vec![cancel_external("target")]);
+    assert_eq!(deliver_twice(&mut a, &mut b), DeliveryOutcome::Delivered);
+    let requested: Vec<_> = b
+        .history(&target)
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::WorkflowExecutionCancelRequestedEventAttributes(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(requested.len(), 1, "{:?}", b.event_types(&target));
+    assert_eq!(requested[0].external_initiated_event_id, 5);
+    assert_eq!(
+        requested[0]
+            .external_workflow_execution
+            .as_ref()
+            .map(|e| e.workflow_id.as_str()),
+        Some("source")
+    );
+    assert_eq!(
+        a.event_types(&source)[4..],
+        [
+            EventType::RequestCancelExternalWorkflowExecutionInitiated,
+            EventType::ExternalWorkflowExecutionCancelRequested,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+}
+
+#[test]
+fn external_cancel_of_a_missing_workflow_fails_with_not_found() {
+    let (mut a, mut b) = (Harness::new(), Harness::new());
+    let source = a.start("source");
+    a.run_workflow_task(&source, vec![cancel_external("nobody")]);
+    assert_eq!(deliver_twice(&mut a, &mut b), DeliveryOutcome::NotFound);
+    assert_eq!(
+        a.event_types(&source)[5..],
+        [
+            EventType::RequestCancelExternalWorkflowExecutionFailed,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+}
+
+#[test]
+fn parent_close_request_cancel_asks_the_child_to_cancel_once() {
+    let (mut a, mut b) = (Harness::new(), Harness::new());
+    let parent = parent_with_child(&mut a, ParentClosePolicy::RequestCancel);
+    deliver_twice(&mut a, &mut b);
+    let child = child_key(&b);
+    b.run_workflow_task(&child, vec![]);
+    a.run_workflow_task(&parent, vec![complete_workflow("parent done")]);
+    assert_eq!(deliver_twice(&mut a, &mut b), DeliveryOutcome::Delivered);
+    let ms = b.state.execution(&child).expect("child");
+    assert!(
+        ms.is_running(),
+        "a cancel request leaves the decision to the child"
+    );
+    let types = b.event_types(&child);
+    assert_eq!(
+        types[types.len() - 2..],
+        [
+            EventType::WorkflowExecutionCancelRequested,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    let Some(Attributes::WorkflowExecutionCancelRequestedEventAttributes(c)) =
+        &b.history(&child)[types.len() - 2].attributes
+    else {
+        panic!("no cancel request");
+    };
+    assert_eq!(c.external_initiated_event_id, 5);
+}
+
+#[test]
+fn a_child_that_continues_as_new_reports_only_when_its_last_run_closes() {
+    let (mut a, mut b) = (Harness::new(), Harness::new());
+    let parent = parent_with_child(&mut a, ParentClosePolicy::Terminate);
+    deliver_twice(&mut a, &mut b);
+    let first = child_key(&b);
+    b.run_workflow_task(
+        &first,
+        vec![super::continue_as_new::continue_as_new("again", 0)],
+    );
+    assert!(
+        b.state.pending_outbox().is_empty(),
+        "no report for a run that continues"
+    );
+    let second = child_key(&b);
+    assert_ne!(second, first);
+    let Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) =
+        &b.event(&second, 1).attributes
+    else {
+        panic!("no start event");
+    };
+    assert_eq!(
+        started
+            .parent_workflow_execution
+            .as_ref()
+            .map(|e| e.run_id.as_str()),
+        Some(parent.run_id.as_str()),
+        "the new run carries the parent"
+    );
+    assert_eq!(started.parent_initiated_event_id, 5);
+    b.run_workflow_task(&second, vec![complete_workflow("last")]);
+    assert_eq!(deliver_twice(&mut b, &mut a), DeliveryOutcome::Delivered);
+    let completed = a
+        .history(&parent)
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("the parent hears of the last run");
+    assert_eq!(
+        completed.workflow_execution.map(|e| e.run_id),
+        Some(second.run_id.clone())
+    );
+    assert_eq!(completed.result, Some(payloads("last")));
+}
