@@ -17,6 +17,13 @@ impl Frontend {
         for command in &request.commands {
             validate::blob_len("Command attributes", command.encoded_len())?;
         }
+        if let Some(queue) = request
+            .sticky_attributes
+            .as_ref()
+            .and_then(|a| a.worker_task_queue.as_ref())
+        {
+            validate::optional_id("StickyAttributes.WorkerTaskQueue", &queue.name)?;
+        }
         // Query answers reflect the state the worker reached, whatever becomes of the
         // completion; delivering them first also means no query is re-dispatched when the
         // completion's events wake it.

@@ -138,6 +138,13 @@ pub enum ShardCommandKind {
         #[serde(with = "codec::proto")]
         update: UpdateWorkflowExecutionRequest,
     },
+    /// ShutdownWorker with a sticky queue: every run of this group that is sticky to it falls
+    /// back to its normal queue at once (a task waiting on the sticky queue moves there). No
+    /// event. Proposed to every workflow group.
+    ShutdownWorker {
+        namespace: String,
+        sticky_task_queue: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -198,6 +205,9 @@ pub struct WorkflowTaskInfo {
     /// Protocol messages for the worker: the requests of the updates this task delivers.
     #[serde(with = "codec::proto_vec")]
     pub messages: Vec<Message>,
+    /// The sticky queue the task was dispatched to, empty for the normal queue. A task started
+    /// from its sticky queue carries only the events after `previous_started_event_id`.
+    pub sticky_task_queue: String,
 }
 
 /// Where an update stands: the reply to UpdateWorkflow, and what waiting clients read.

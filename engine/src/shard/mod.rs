@@ -6,9 +6,10 @@
 //! `workflow_task_failed`, `workflow_task_timeout`, `activity_task_started`,
 //! `activity_task_completed`, `activity_task_failed`, `activity_timeout`, `timer_fired`,
 //! `workflow_timeout`, `signal_workflow`, `terminate_workflow`, `activity_heartbeat`,
-//! `activity_task_canceled`, `request_cancel_workflow`, `signal_with_start`, `update_workflow` (with `updates` and `speculative`, the update
-//! protocol and speculative workflow tasks), and `fire_timers`, which drives the timer index.
-//! The shared machinery:
+//! `activity_task_canceled`, `request_cancel_workflow`, `signal_with_start`, `update_workflow`
+//! (with `updates` and `speculative`, the update protocol and speculative workflow tasks),
+//! `shutdown_worker` (sticky queues), and `fire_timers`, which drives the timer index. The
+//! shared machinery:
 //! `txn` (staging, so a rejected command changes nothing), `draft` (append, buffer, flush,
 //! close), `index` (the derived indexes) and `state` ([`ShardState`] itself).
 
@@ -34,6 +35,7 @@ mod lookup;
 mod new_run;
 mod request_cancel_workflow;
 mod retry;
+mod shutdown_worker;
 mod signal_with_start;
 mod signal_workflow;
 mod speculative;

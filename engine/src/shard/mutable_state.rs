@@ -94,6 +94,12 @@ pub struct MutableState {
     /// The last completion result of the chain, handed to the next cron run.
     #[serde(with = "codec::proto_opt")]
     pub last_completion_result: Option<Payloads>,
+    // Sticky execution.
+    /// The sticky queue of the worker that completed the last workflow task with
+    /// `sticky_attributes`; empty when the run is not sticky. New workflow tasks go there.
+    pub sticky_task_queue: String,
+    /// How long a task may wait on the sticky queue before it moves to the normal queue.
+    pub sticky_schedule_to_start_timeout_ms: i64,
 }
 
 impl MutableState {
@@ -104,6 +110,12 @@ impl MutableState {
     /// The workflow task if it is started (handed to a worker).
     pub fn started_workflow_task(&self) -> Option<&WorkflowTaskState> {
         self.workflow_task.as_ref().filter(|wft| wft.is_started())
+    }
+
+    /// Ends stickiness: later workflow tasks go to the normal queue with full history.
+    pub fn clear_sticky(&mut self) {
+        self.sticky_task_queue.clear();
+        self.sticky_schedule_to_start_timeout_ms = 0;
     }
 }
 
@@ -130,11 +142,21 @@ pub struct WorkflowTaskState {
     /// that a speculative task's Started event can be rebuilt exactly.
     pub started_history_size_bytes: i64,
     pub suggest_continue_as_new_reasons: Vec<i32>,
+    // Sticky execution.
+    /// The sticky queue this task was dispatched to; empty for the run's normal queue.
+    pub sticky_task_queue: String,
+    /// How long the task may wait on the sticky queue before it times out (SCHEDULE_TO_START)
+    /// and moves to the normal queue.
+    pub sticky_schedule_to_start_timeout_ms: i64,
 }
 
 impl WorkflowTaskState {
     pub fn is_started(&self) -> bool {
         self.started_event_id != 0
+    }
+
+    pub fn is_sticky(&self) -> bool {
+        !self.sticky_task_queue.is_empty()
     }
 }
 

@@ -210,6 +210,8 @@ fn new_mutable_state(
             0
         },
         last_completion_result: chain.last_completion_result.clone(),
+        sticky_task_queue: String::new(),
+        sticky_schedule_to_start_timeout_ms: 0,
         key,
     }
 }

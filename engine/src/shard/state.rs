@@ -10,9 +10,9 @@ use crate::shard::mutable_state::{CurrentRun, MutableState};
 use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
     activity_heartbeat, activity_task_canceled, activity_task_completed, activity_task_failed,
-    activity_task_started, fire_timers, request_cancel_workflow, signal_with_start,
-    signal_workflow, start_with_update, start_workflow, terminate_workflow, update_workflow,
-    workflow_task_completed, workflow_task_failed, workflow_task_started,
+    activity_task_started, fire_timers, request_cancel_workflow, shutdown_worker,
+    signal_with_start, signal_workflow, start_with_update, start_workflow, terminate_workflow,
+    update_workflow, workflow_task_completed, workflow_task_failed, workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -288,5 +288,9 @@ fn dispatch(
             run_id,
             update,
         } => start_with_update::handle(txn, start, run_id, update),
+        K::ShutdownWorker {
+            namespace,
+            sticky_task_queue,
+        } => shutdown_worker::handle(txn, &namespace, &sticky_task_queue),
     }
 }

@@ -13,6 +13,7 @@ use crate::shard::commands::{self, CommandContext, CommandRejection, is_close_co
 use crate::shard::draft::Draft;
 use crate::shard::limits::EngineLimits;
 use crate::shard::task_token::started_workflow_task;
+use crate::shard::time::duration_ms;
 use crate::shard::txn::{Committed, Txn};
 use crate::shard::updates::UpdateMessage;
 use crate::shard::workflow_task_started::WORKFLOW_TASK_NOT_FOUND;
@@ -26,6 +27,9 @@ use temporalio_protos::temporal::api::{
     protocol::v1::Message,
     workflowservice::v1::RespondWorkflowTaskCompletedRequest,
 };
+
+/// Sticky schedule-to-start timeout when the worker sends none (the SDKs' default).
+const DEFAULT_STICKY_SCHEDULE_TO_START_MS: i64 = 10_000;
 
 pub(crate) fn handle(
     txn: &mut Txn,
@@ -103,6 +107,7 @@ fn complete(
     let completed_event_id =
         draft.append(Attributes::WorkflowTaskCompletedEventAttributes(completed));
     draft.ms.previous_started_event_id = wft.started_event_id;
+    set_stickiness(draft, request);
 
     let ctx = CommandContext {
         completed_event_id,
@@ -185,6 +190,27 @@ fn discard_speculative_task(
         draft.schedule_speculative_task_if_none();
     }
     Ok(Completion::Discarded)
+}
+
+/// Honours `sticky_attributes`: the run's next workflow tasks go to the worker's sticky queue
+/// (with partial history); a completion without them ends stickiness, as in Temporal.
+fn set_stickiness(draft: &mut Draft, request: &RespondWorkflowTaskCompletedRequest) {
+    let sticky = request
+        .sticky_attributes
+        .as_ref()
+        .and_then(|a| a.worker_task_queue.as_ref().map(|q| (q, a)))
+        .filter(|(queue, _)| !queue.name.is_empty());
+    match sticky {
+        Some((queue, attributes)) => {
+            let timeout_ms = duration_ms(attributes.schedule_to_start_timeout.as_ref())
+                .ok()
+                .filter(|ms| *ms > 0)
+                .unwrap_or(DEFAULT_STICKY_SCHEDULE_TO_START_MS);
+            draft.ms.sticky_task_queue = queue.name.clone();
+            draft.ms.sticky_schedule_to_start_timeout_ms = timeout_ms;
+        }
+        None => draft.ms.clear_sticky(),
+    }
 }
 
 /// WorkflowTaskCompleted with everything core reads back on replay: identity, checksum, SDK

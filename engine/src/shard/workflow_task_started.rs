@@ -99,5 +99,6 @@ fn task_info(ms: &MutableState, wft: &WorkflowTaskState) -> WorkflowTaskInfo {
         started_time_ms: wft.started_time_ms,
         speculative_events: speculative_events(ms),
         messages: request_messages(ms, wft.started_event_id),
+        sticky_task_queue: wft.sticky_task_queue.clone(),
     }
 }

@@ -10,6 +10,7 @@ mod properties;
 mod property;
 mod signal_with_start;
 mod start;
+mod sticky;
 mod timers;
 mod updates;
 mod workflow_retry;
