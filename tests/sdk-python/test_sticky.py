@@ -6,6 +6,8 @@
 * If nobody polls the sticky queue within schedule_to_start_timeout, the task times out
   (WorkflowTaskTimedOut SCHEDULE_TO_START) and is rescheduled on the normal queue, full history.
 * ShutdownWorker drops the stickiness at once: the next task goes to the normal queue.
+* return_new_workflow_task: a task the completion creates comes back inline, started, with the
+  sticky (partial) history.
 * An SDK worker killed while sticky (no ShutdownWorker): another worker continues the workflow
   once the sticky schedule-to-start timeout (the SDK's default, 10 s) moved the task.
 """
@@ -206,5 +208,30 @@ def test_worker_killed_while_sticky_another_worker_continues(server, worker_proc
         timed_out = events[6].workflow_task_timed_out_event_attributes
         assert timed_out.timeout_type == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
         assert took >= 9, f"the task left A's sticky queue after {took:.1f}s, before the 10 s timeout"
+
+    asyncio.run(main())
+
+
+def test_new_task_returned_inline_with_partial_history(server, task_queue):
+    async def main():
+        client = await server.wait_ready()
+        normal = TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL)
+        sticky = sticky_queue(f"{task_queue}-sticky-{uuid.uuid4().hex[:6]}", task_queue)
+        await start(client, task_queue)
+        first = await poll(client, normal)
+        # A workflow-task heartbeat (as a long local activity sends) asking for the next task.
+        response = await client.workflow_service.respond_workflow_task_completed(
+            RespondWorkflowTaskCompletedRequest(
+                namespace=NAMESPACE, task_token=first.task_token, identity="raw",
+                force_create_new_workflow_task=True, return_new_workflow_task=True,
+                sticky_attributes=StickyExecutionAttributes(
+                    worker_task_queue=sticky,
+                    schedule_to_start_timeout=timedelta(seconds=10))))
+        task = response.workflow_task
+        assert task.task_token, "a task came back inline"
+        assert (task.previous_started_event_id, task.started_event_id) == (3, 6)
+        assert event_types(task.history.events) == [
+            "WORKFLOW_TASK_COMPLETED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED"]
+        await respond(client, task, [complete()])
 
     asyncio.run(main())

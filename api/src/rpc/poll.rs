@@ -157,7 +157,7 @@ impl Frontend {
         Ok(None)
     }
 
-    fn workflow_task_response(
+    pub(crate) fn workflow_task_response(
         &self,
         group: perdura_engine::GroupId,
         info: WorkflowTaskInfo,

@@ -182,6 +182,9 @@ pub enum ShardReply {
         started: bool,
         update: Box<UpdateStatus>,
     },
+    /// Reply to a `RespondWorkflowTaskCompleted` with `return_new_workflow_task` that created a
+    /// new workflow task: the task, already started for the same worker.
+    NewWorkflowTask(WorkflowTaskInfo),
 }
 
 /// Everything a PollWorkflowTaskQueueResponse needs except the history, which the caller reads

@@ -16,7 +16,7 @@ use crate::shard::task_token::started_workflow_task;
 use crate::shard::time::duration_ms;
 use crate::shard::txn::{Committed, Txn};
 use crate::shard::updates::UpdateMessage;
-use crate::shard::workflow_task_started::WORKFLOW_TASK_NOT_FOUND;
+use crate::shard::workflow_task_started::{self, WORKFLOW_TASK_NOT_FOUND};
 use crate::token::TaskToken;
 use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::{
@@ -27,6 +27,9 @@ use temporalio_protos::temporal::api::{
     protocol::v1::Message,
     workflowservice::v1::RespondWorkflowTaskCompletedRequest,
 };
+
+/// `request_id` of a WorkflowTaskStarted written for a task returned inline (Temporal's value).
+const INLINE_REQUEST_ID: &str = "request-from-RespondWorkflowTaskCompleted";
 
 /// Sticky schedule-to-start timeout when the worker sends none (the SDKs' default).
 const DEFAULT_STICKY_SCHEDULE_TO_START_MS: i64 = 10_000;
@@ -43,7 +46,7 @@ pub(crate) fn handle(
         .ok_or_else(|| EngineError::NotFound(WORKFLOW_TASK_NOT_FOUND.into()))?;
     let before = draft.clone();
     match complete(draft, &request, &limits) {
-        Ok(Completion::Written) => Ok(Ok(ShardReply::Done)),
+        Ok(Completion::Written) => Ok(Ok(return_new_task(draft, &request, &limits))),
         Ok(Completion::Discarded) => Ok(Ok(ShardReply::WorkflowTaskDiscarded {
             reset_history_event_id: draft.ms.previous_started_event_id,
         })),
@@ -190,6 +193,23 @@ fn discard_speculative_task(
         draft.schedule_speculative_task_if_none();
     }
     Ok(Completion::Discarded)
+}
+
+/// With `return_new_workflow_task`, a workflow task this completion created is started at once
+/// for the same worker and returned inline (as Temporal does), saving the worker a poll.
+fn return_new_task(
+    draft: &mut Draft,
+    request: &RespondWorkflowTaskCompletedRequest,
+    limits: &EngineLimits,
+) -> ShardReply {
+    if !request.return_new_workflow_task || !draft.ms.is_running() {
+        return ShardReply::Done;
+    }
+    let identity = request.identity.clone();
+    match workflow_task_started::start(draft, identity, INLINE_REQUEST_ID.into(), limits) {
+        Some(info) => ShardReply::NewWorkflowTask(info),
+        None => ShardReply::Done,
+    }
 }
 
 /// Honours `sticky_attributes`: the run's next workflow tasks go to the worker's sticky queue

@@ -197,7 +197,8 @@ impl Driver {
         self.h.now_ms = saved;
         check_invariants(&self.h.state);
         match &applied.reply {
-            Some(Ok(ShardReply::WorkflowTaskStarted(info))) => {
+            Some(Ok(ShardReply::WorkflowTaskStarted(info)))
+            | Some(Ok(ShardReply::NewWorkflowTask(info))) => {
                 self.workflow_tokens.push(info.token.clone())
             }
             Some(Ok(ShardReply::ActivityTaskStarted(info))) => {
@@ -329,6 +330,8 @@ impl Driver {
                     messages,
                     identity: "worker".into(),
                     force_create_new_workflow_task: *force_new_task,
+                    // Sticky SDK workers ask for the next task inline.
+                    return_new_workflow_task: sticky.is_some(),
                     sticky_attributes: sticky.map(|(queue, timeout_ms)| {
                         StickyExecutionAttributes {
                             worker_task_queue: Some(TaskQueue {

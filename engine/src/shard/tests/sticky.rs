@@ -251,3 +251,80 @@ fn shutdown_worker_moves_its_runs_to_the_normal_queue_at_once() {
     let info = h.poll_workflow_task(&mine);
     assert_eq!(info.sticky_task_queue, "", "full history");
 }
+
+fn complete_returning_new_task(
+    h: &mut Harness,
+    token: &TaskToken,
+    commands: Vec<Command>,
+    force: bool,
+) -> Applied {
+    let request = RespondWorkflowTaskCompletedRequest {
+        commands,
+        identity: "worker-1".into(),
+        force_create_new_workflow_task: force,
+        return_new_workflow_task: true,
+        sticky_attributes: Some(StickyExecutionAttributes {
+            worker_task_queue: Some(TaskQueue {
+                name: STICKY.into(),
+                kind: TaskQueueKind::Sticky as i32,
+                normal_name: "orders".into(),
+            }),
+            schedule_to_start_timeout: Some(duration_ms(5_000)),
+        }),
+        ..Default::default()
+    };
+    h.apply(ShardCommandKind::RespondWorkflowTaskCompleted {
+        token: token.clone(),
+        request,
+    })
+}
+
+#[test]
+fn a_new_task_is_returned_inline_already_started() {
+    let mut h = Harness::new();
+    let k = h.start("wf");
+    let first = h.poll_workflow_task(&k);
+    // A local-activity heartbeat: a new task at once, started for the same worker.
+    let applied = complete_returning_new_task(&mut h, &first.token, vec![record_marker("m")], true);
+    let Some(Ok(ShardReply::NewWorkflowTask(info))) = applied.reply else {
+        panic!("no inline task: {:?}", applied.reply)
+    };
+    assert_eq!(
+        h.event_types(&k)[3..],
+        [
+            EventType::WorkflowTaskCompleted,
+            EventType::MarkerRecorded,
+            EventType::WorkflowTaskScheduled,
+            EventType::WorkflowTaskStarted,
+        ]
+    );
+    assert_eq!(
+        (
+            info.scheduled_event_id,
+            info.started_event_id,
+            info.previous_started_event_id
+        ),
+        (6, 7, 3)
+    );
+    assert_eq!(info.sticky_task_queue, STICKY, "served as a sticky task");
+    let Attributes::WorkflowTaskStartedEventAttributes(s) = attrs(h.event(&k, 7)) else {
+        panic!()
+    };
+    assert_eq!(
+        (s.identity.as_str(), s.request_id.as_str()),
+        ("worker-1", "request-from-RespondWorkflowTaskCompleted")
+    );
+    assert!(workflow_tasks(&h).is_empty(), "nothing left to poll");
+    assert_eq!(
+        h.state.next_timer_ms(),
+        Some(T0 + 10_000),
+        "its start-to-close timeout runs"
+    );
+    // Without a new task there is nothing to return; the inline task's token works.
+    let applied = complete_returning_new_task(&mut h, &info.token, vec![], false);
+    assert_eq!(applied.reply, Some(Ok(ShardReply::Done)));
+    assert_eq!(
+        h.event_types(&k).last(),
+        Some(&EventType::WorkflowTaskCompleted)
+    );
+}
