@@ -406,10 +406,11 @@ impl WorkflowService for Frontend {
 
     async fn shutdown_worker(
         &self,
-        _: Request<ws::ShutdownWorkerRequest>,
+        r: Request<ws::ShutdownWorkerRequest>,
     ) -> Rpc<ws::ShutdownWorkerResponse> {
-        // Stickiness is not implemented yet, so there is nothing to drop.
-        Ok(Response::new(ws::ShutdownWorkerResponse::default()))
+        self.rpc_shutdown_worker(r.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 

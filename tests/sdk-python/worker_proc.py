@@ -25,7 +25,7 @@ from temporalio import activity  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
-from workflows import ORDER_ACTIVITIES, OrderWorkflow  # noqa: E402
+from workflows import ORDER_ACTIVITIES, OrderWorkflow, WaitForSignalWorkflow  # noqa: E402
 
 
 def main() -> None:
@@ -63,7 +63,7 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.3)
-        worker = Worker(client, task_queue=task_queue, workflows=[OrderWorkflow],
+        worker = Worker(client, task_queue=task_queue, workflows=[OrderWorkflow, WaitForSignalWorkflow],
                         activities=[make(n) for n in ORDER_ACTIVITIES], max_concurrent_activities=100)
         print(f"worker pid={os.getpid()} polling {task_queue} on {address}", flush=True)
         await worker.run()

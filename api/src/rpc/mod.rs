@@ -14,3 +14,4 @@ pub(crate) mod start;
 pub(crate) mod system;
 pub(crate) mod time;
 pub(crate) mod update;
+pub(crate) mod worker;

@@ -3,6 +3,10 @@
 //! A poll takes a task lease from matching, then proposes the task's "started" record to the
 //! task's group. Only a committed start is handed out; a task that turns out to be obsolete
 //! (completed, timed out, already started) is skipped and the poll goes on waiting.
+//!
+//! Sticky queues (a worker's own queue, TEMPORAL-WIRE.md §1.6) are polled like any other: the
+//! engine dispatches a sticky run's workflow tasks there, and such a task carries only the events
+//! after `previous_started_event_id`, which the worker has not seen.
 
 use super::history::HistoryToken;
 use super::time::{duration_or_zero, timestamp};
@@ -33,12 +37,6 @@ impl Frontend {
         self.namespace(&request.namespace)?;
         let queue = request.task_queue.unwrap_or_default();
         validate::required_id("TaskQueue", &queue.name)?;
-        if queue.kind == TaskQueueKind::Sticky as i32 {
-            // Sticky dispatch is not implemented: every task goes to the normal queue with full
-            // history, which the SDKs accept (TEMPORAL-WIRE.md §1.6). Park the sticky poller.
-            self.park(wait).await;
-            return Ok(ws::PollWorkflowTaskQueueResponse::default());
-        }
         let queue_name = queue.name.clone();
         let key = QueueKey {
             namespace: request.namespace,
@@ -159,22 +157,20 @@ impl Frontend {
         Ok(None)
     }
 
-    async fn park(&self, wait: Duration) {
-        let key = QueueKey {
-            namespace: String::new(),
-            task_queue: String::new(),
-            kind: TaskKind::Workflow,
-        };
-        // An unnamed queue never receives tasks: this waits for the timeout or shutdown.
-        let _ = self.matching.next_task(key, wait).await;
-    }
-
-    fn workflow_task_response(
+    pub(crate) fn workflow_task_response(
         &self,
         group: perdura_engine::GroupId,
         info: WorkflowTaskInfo,
     ) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
         let execution = &info.token.execution;
+        // A task dispatched to a sticky queue was taken by the worker that owns it, whose cache
+        // holds the run up to the previous task: it gets the events after that (starting with
+        // the previous WorkflowTaskCompleted), as Temporal serves sticky tasks.
+        let first_event_id = if info.sticky_task_queue.is_empty() {
+            1
+        } else {
+            info.previous_started_event_id + 1
+        };
         // A speculative task's Scheduled and Started events are not stored: the history is the
         // stored events, in one page, followed by them.
         let speculative = !info.speculative_events.is_empty();
@@ -183,7 +179,7 @@ impl Frontend {
         } else {
             info.started_event_id
         };
-        let stored = usize::try_from(stored_last).unwrap_or(0);
+        let stored = usize::try_from(stored_last - first_event_id + 1).unwrap_or(0);
         let page = if speculative {
             stored
         } else {
@@ -191,7 +187,7 @@ impl Frontend {
         };
         let mut events = self
             .raft
-            .read_history(group, execution, 1, page)
+            .read_history(group, execution, first_event_id, page)
             .map_err(status::internal)?;
         let next_page_token = match events.last() {
             Some(last) if !speculative && last.event_id < info.started_event_id => HistoryToken {

@@ -17,6 +17,13 @@ impl Frontend {
         for command in &request.commands {
             validate::blob_len("Command attributes", command.encoded_len())?;
         }
+        if let Some(queue) = request
+            .sticky_attributes
+            .as_ref()
+            .and_then(|a| a.worker_task_queue.as_ref())
+        {
+            validate::optional_id("StickyAttributes.WorkerTaskQueue", &queue.name)?;
+        }
         // Query answers reflect the state the worker reached, whatever becomes of the
         // completion; delivering them first also means no query is re-dispatched when the
         // completion's events wake it.
@@ -34,14 +41,19 @@ impl Frontend {
                 ShardCommandKind::RespondWorkflowTaskCompleted { token, request },
             )
             .await?;
-        let reset_history_event_id = match reply {
+        let (reset_history_event_id, workflow_task) = match reply {
             ShardReply::WorkflowTaskDiscarded {
                 reset_history_event_id,
-            } => reset_history_event_id,
-            _ => 0,
+            } => (reset_history_event_id, None),
+            // A new task started inline (`return_new_workflow_task`) goes back in the response.
+            ShardReply::NewWorkflowTask(info) => {
+                (0, Some(self.workflow_task_response(group, info)?))
+            }
+            _ => (0, None),
         };
         Ok(ws::RespondWorkflowTaskCompletedResponse {
             reset_history_event_id,
+            workflow_task,
             ..Default::default()
         })
     }

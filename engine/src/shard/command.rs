@@ -154,6 +154,13 @@ pub enum ShardCommandKind {
         kind: OutboxKind,
         outcome: DeliveryOutcome,
     },
+    /// ShutdownWorker with a sticky queue: every run of this group that is sticky to it falls
+    /// back to its normal queue at once (a task waiting on the sticky queue moves there). No
+    /// event. Proposed to every workflow group.
+    ShutdownWorker {
+        namespace: String,
+        sticky_task_queue: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -193,6 +200,9 @@ pub enum ShardReply {
     },
     /// Reply to `ReceiveMessage`.
     Delivered(DeliveryOutcome),
+    /// Reply to a `RespondWorkflowTaskCompleted` with `return_new_workflow_task` that created a
+    /// new workflow task: the task, already started for the same worker.
+    NewWorkflowTask(WorkflowTaskInfo),
 }
 
 /// Everything a PollWorkflowTaskQueueResponse needs except the history, which the caller reads
@@ -216,6 +226,9 @@ pub struct WorkflowTaskInfo {
     /// Protocol messages for the worker: the requests of the updates this task delivers.
     #[serde(with = "codec::proto_vec")]
     pub messages: Vec<Message>,
+    /// The sticky queue the task was dispatched to, empty for the normal queue. A task started
+    /// from its sticky queue carries only the events after `previous_started_event_id`.
+    pub sticky_task_queue: String,
 }
 
 /// Where an update stands: the reply to UpdateWorkflow, and what waiting clients read.

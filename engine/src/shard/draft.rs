@@ -119,7 +119,9 @@ impl Draft {
         flushed
     }
 
-    /// Appends WorkflowTaskScheduled and makes it the current workflow task.
+    /// Appends WorkflowTaskScheduled and makes it the current workflow task. A sticky run's task
+    /// goes to its sticky queue, which the event names (kind STICKY, normal name), as Temporal
+    /// writes it.
     pub fn schedule_workflow_task(&mut self, attempt: i32) {
         let mut wft = WorkflowTaskState {
             scheduled_event_id: 0,
@@ -133,6 +135,8 @@ impl Draft {
             speculative: false,
             started_history_size_bytes: 0,
             suggest_continue_as_new_reasons: Vec::new(),
+            sticky_task_queue: self.ms.sticky_task_queue.clone(),
+            sticky_schedule_to_start_timeout_ms: self.ms.sticky_schedule_to_start_timeout_ms,
         };
         wft.scheduled_event_id = self.append(scheduled_attributes(&self.ms, &wft));
         self.ms.workflow_task = Some(wft);
@@ -150,8 +154,9 @@ impl Draft {
         }
     }
 
-    /// Ends the current workflow task with WorkflowTaskFailed and flushes the buffer. The caller
-    /// schedules the next attempt. Returns the failed task.
+    /// Ends the current workflow task with WorkflowTaskFailed and flushes the buffer; like every
+    /// failed or timed-out task, it ends the run's stickiness (the worker's cache is suspect).
+    /// The caller schedules the next attempt. Returns the failed task.
     pub fn fail_workflow_task(
         &mut self,
         cause: WorkflowTaskFailedCause,
@@ -160,6 +165,7 @@ impl Draft {
     ) -> Option<WorkflowTaskState> {
         self.materialize_speculative_task();
         let wft = self.ms.workflow_task.take()?;
+        self.ms.clear_sticky();
         self.append(Attributes::WorkflowTaskFailedEventAttributes(
             WorkflowTaskFailedEventAttributes {
                 scheduled_event_id: wft.scheduled_event_id,

@@ -51,6 +51,14 @@ fn fire(draft: &mut Draft, entry: &TimerEntry) -> bool {
             scheduled_event_id,
             attempt,
         } => workflow_task_timeout::fire(draft, *scheduled_event_id, *attempt),
+        TimerKind::StickyScheduleToStart {
+            scheduled_event_id,
+            attempt,
+        } => workflow_task_timeout::fire_sticky_schedule_to_start(
+            draft,
+            *scheduled_event_id,
+            *attempt,
+        ),
         TimerKind::UserTimer {
             timer_id,
             started_event_id,

@@ -25,6 +25,11 @@ pub(crate) enum TimerKind {
         scheduled_event_id: i64,
         attempt: i32,
     },
+    /// Schedule-to-start timeout of a workflow task waiting on a sticky queue.
+    StickyScheduleToStart {
+        scheduled_event_id: i64,
+        attempt: i32,
+    },
     /// A user timer (StartTimer command). Timers due at the same time fire in start order.
     UserTimer {
         started_event_id: i64,
@@ -68,6 +73,20 @@ pub(crate) fn timer_entries(ms: &MutableState) -> Vec<TimerEntry> {
             attempt: wft.attempt,
         };
         push(wft.started_time_ms.saturating_add(wft.timeout_ms), kind);
+    }
+    if let Some(wft) = ms
+        .workflow_task
+        .as_ref()
+        .filter(|w| !w.is_started() && w.is_sticky())
+    {
+        let kind = TimerKind::StickyScheduleToStart {
+            scheduled_event_id: wft.scheduled_event_id,
+            attempt: wft.attempt,
+        };
+        let at = wft
+            .scheduled_time_ms
+            .saturating_add(wft.sticky_schedule_to_start_timeout_ms);
+        push(at, kind);
     }
     for timer in ms.timers.values() {
         let kind = TimerKind::UserTimer {
@@ -158,11 +177,12 @@ pub(crate) fn ready_tasks(ms: &MutableState) -> Vec<PendingTask> {
     if let Some(wft) = &ms.workflow_task
         && !wft.is_started()
     {
-        tasks.push(task(
-            TaskKind::Workflow,
-            &ms.task_queue,
-            wft.scheduled_event_id,
-        ));
+        let queue = if wft.is_sticky() {
+            &wft.sticky_task_queue
+        } else {
+            &ms.task_queue
+        };
+        tasks.push(task(TaskKind::Workflow, queue, wft.scheduled_event_id));
     }
     for activity in ms.activities.values() {
         if activity.phase == ActivityPhase::Ready {

@@ -10,7 +10,7 @@
 //! (with `updates` and `speculative`, the update protocol and speculative workflow tasks),
 //! `fire_timers`, which drives the timer index, and the cross-execution outbox (`outbox`, its
 //! message types; `close_effects`, what a close sends; `receive_message` and `ack_message`, the
-//! two sides of a delivery). The shared machinery:
+//! two sides of a delivery), and `shutdown_worker` (sticky queues). The shared machinery:
 //! `txn` (staging, so a rejected command changes nothing), `draft` (append, buffer, flush,
 //! close), `index` (the derived indexes) and `state` ([`ShardState`] itself).
 
@@ -40,6 +40,7 @@ mod new_run;
 mod receive_message;
 mod request_cancel_workflow;
 mod retry;
+mod shutdown_worker;
 mod signal_with_start;
 mod signal_workflow;
 mod speculative;

@@ -103,6 +103,12 @@ pub struct MutableState {
     pub outbox: BTreeMap<i64, OutboxMessage>,
     /// Set when this run is (a run of) a child workflow: where to report its close.
     pub parent: Option<ParentInfo>,
+    // Sticky execution.
+    /// The sticky queue of the worker that completed the last workflow task with
+    /// `sticky_attributes`; empty when the run is not sticky. New workflow tasks go there.
+    pub sticky_task_queue: String,
+    /// How long a task may wait on the sticky queue before it moves to the normal queue.
+    pub sticky_schedule_to_start_timeout_ms: i64,
 }
 
 impl MutableState {
@@ -113,6 +119,12 @@ impl MutableState {
     /// The workflow task if it is started (handed to a worker).
     pub fn started_workflow_task(&self) -> Option<&WorkflowTaskState> {
         self.workflow_task.as_ref().filter(|wft| wft.is_started())
+    }
+
+    /// Ends stickiness: later workflow tasks go to the normal queue with full history.
+    pub fn clear_sticky(&mut self) {
+        self.sticky_task_queue.clear();
+        self.sticky_schedule_to_start_timeout_ms = 0;
     }
 }
 
@@ -139,11 +151,21 @@ pub struct WorkflowTaskState {
     /// that a speculative task's Started event can be rebuilt exactly.
     pub started_history_size_bytes: i64,
     pub suggest_continue_as_new_reasons: Vec<i32>,
+    // Sticky execution.
+    /// The sticky queue this task was dispatched to; empty for the run's normal queue.
+    pub sticky_task_queue: String,
+    /// How long the task may wait on the sticky queue before it times out (SCHEDULE_TO_START)
+    /// and moves to the normal queue.
+    pub sticky_schedule_to_start_timeout_ms: i64,
 }
 
 impl WorkflowTaskState {
     pub fn is_started(&self) -> bool {
         self.started_event_id != 0
+    }
+
+    pub fn is_sticky(&self) -> bool {
+        !self.sticky_task_queue.is_empty()
     }
 }
 

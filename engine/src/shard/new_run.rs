@@ -221,6 +221,8 @@ fn new_mutable_state(
         children: BTreeMap::new(),
         outbox: BTreeMap::new(),
         parent: chain.parent.clone(),
+        sticky_task_queue: String::new(),
+        sticky_schedule_to_start_timeout_ms: 0,
         key,
     }
 }

@@ -27,12 +27,22 @@ use temporalio_protos::temporal::api::{
 
 /// WorkflowTaskScheduled of a task.
 pub(crate) fn scheduled_attributes(ms: &MutableState, wft: &WorkflowTaskState) -> Attributes {
-    Attributes::WorkflowTaskScheduledEventAttributes(WorkflowTaskScheduledEventAttributes {
-        task_queue: Some(TaskQueue {
+    // A sticky task names its sticky queue (kind STICKY, with the normal name), as Temporal writes it.
+    let task_queue = if wft.is_sticky() {
+        TaskQueue {
+            name: wft.sticky_task_queue.clone(),
+            kind: TaskQueueKind::Sticky as i32,
+            normal_name: ms.task_queue.clone(),
+        }
+    } else {
+        TaskQueue {
             name: ms.task_queue.clone(),
             kind: TaskQueueKind::Normal as i32,
             normal_name: String::new(),
-        }),
+        }
+    };
+    Attributes::WorkflowTaskScheduledEventAttributes(WorkflowTaskScheduledEventAttributes {
+        task_queue: Some(task_queue),
         start_to_close_timeout: Some(duration(wft.timeout_ms)),
         attempt: wft.attempt,
     })
@@ -90,6 +100,8 @@ impl Draft {
             speculative: true,
             started_history_size_bytes: 0,
             suggest_continue_as_new_reasons: Vec::new(),
+            sticky_task_queue: self.ms.sticky_task_queue.clone(),
+            sticky_schedule_to_start_timeout_ms: self.ms.sticky_schedule_to_start_timeout_ms,
         });
     }
 

@@ -12,9 +12,9 @@ use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
     ack_message, activity_heartbeat, activity_task_canceled, activity_task_completed,
     activity_task_failed, activity_task_started, fire_timers, receive_message,
-    request_cancel_workflow, signal_with_start, signal_workflow, start_with_update, start_workflow,
-    terminate_workflow, update_workflow, workflow_task_completed, workflow_task_failed,
-    workflow_task_started,
+    request_cancel_workflow, shutdown_worker, signal_with_start, signal_workflow,
+    start_with_update, start_workflow, terminate_workflow, update_workflow,
+    workflow_task_completed, workflow_task_failed, workflow_task_started,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -332,5 +332,9 @@ fn dispatch(
             kind,
             outcome,
         } => ack_message::handle(txn, &execution, outbox_id, kind, outcome),
+        K::ShutdownWorker {
+            namespace,
+            sticky_task_queue,
+        } => shutdown_worker::handle(txn, &namespace, &sticky_task_queue),
     }
 }

@@ -74,6 +74,11 @@ impl<'s> Txn<'s> {
             .expect("the draft was just inserted")
     }
 
+    /// Every execution as of the start of the transaction, in key order.
+    pub fn base_executions(&self) -> impl Iterator<Item = &MutableState> {
+        self.base.executions()
+    }
+
     pub fn current_run(&self, key: &WorkflowKey) -> Option<&CurrentRun> {
         self.current_runs
             .get(key)

@@ -13,9 +13,10 @@ use crate::shard::commands::{self, CommandContext, CommandRejection, is_close_co
 use crate::shard::draft::Draft;
 use crate::shard::limits::EngineLimits;
 use crate::shard::task_token::started_workflow_task;
+use crate::shard::time::duration_ms;
 use crate::shard::txn::{Committed, Txn};
 use crate::shard::updates::UpdateMessage;
-use crate::shard::workflow_task_started::WORKFLOW_TASK_NOT_FOUND;
+use crate::shard::workflow_task_started::{self, WORKFLOW_TASK_NOT_FOUND};
 use crate::token::TaskToken;
 use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::{
@@ -26,6 +27,12 @@ use temporalio_protos::temporal::api::{
     protocol::v1::Message,
     workflowservice::v1::RespondWorkflowTaskCompletedRequest,
 };
+
+/// `request_id` of a WorkflowTaskStarted written for a task returned inline (Temporal's value).
+const INLINE_REQUEST_ID: &str = "request-from-RespondWorkflowTaskCompleted";
+
+/// Sticky schedule-to-start timeout when the worker sends none (the SDKs' default).
+const DEFAULT_STICKY_SCHEDULE_TO_START_MS: i64 = 10_000;
 
 pub(crate) fn handle(
     txn: &mut Txn,
@@ -39,7 +46,7 @@ pub(crate) fn handle(
         .ok_or_else(|| EngineError::NotFound(WORKFLOW_TASK_NOT_FOUND.into()))?;
     let before = draft.clone();
     match complete(draft, &request, &limits) {
-        Ok(Completion::Written) => Ok(Ok(ShardReply::Done)),
+        Ok(Completion::Written) => Ok(Ok(return_new_task(draft, &request, &limits))),
         Ok(Completion::Discarded) => Ok(Ok(ShardReply::WorkflowTaskDiscarded {
             reset_history_event_id: draft.ms.previous_started_event_id,
         })),
@@ -103,6 +110,7 @@ fn complete(
     let completed_event_id =
         draft.append(Attributes::WorkflowTaskCompletedEventAttributes(completed));
     draft.ms.previous_started_event_id = wft.started_event_id;
+    set_stickiness(draft, request);
 
     let ctx = CommandContext {
         completed_event_id,
@@ -185,6 +193,44 @@ fn discard_speculative_task(
         draft.schedule_speculative_task_if_none();
     }
     Ok(Completion::Discarded)
+}
+
+/// With `return_new_workflow_task`, a workflow task this completion created is started at once
+/// for the same worker and returned inline (as Temporal does), saving the worker a poll.
+fn return_new_task(
+    draft: &mut Draft,
+    request: &RespondWorkflowTaskCompletedRequest,
+    limits: &EngineLimits,
+) -> ShardReply {
+    if !request.return_new_workflow_task || !draft.ms.is_running() {
+        return ShardReply::Done;
+    }
+    let identity = request.identity.clone();
+    match workflow_task_started::start(draft, identity, INLINE_REQUEST_ID.into(), limits) {
+        Some(info) => ShardReply::NewWorkflowTask(info),
+        None => ShardReply::Done,
+    }
+}
+
+/// Honours `sticky_attributes`: the run's next workflow tasks go to the worker's sticky queue
+/// (with partial history); a completion without them ends stickiness, as in Temporal.
+fn set_stickiness(draft: &mut Draft, request: &RespondWorkflowTaskCompletedRequest) {
+    let sticky = request
+        .sticky_attributes
+        .as_ref()
+        .and_then(|a| a.worker_task_queue.as_ref().map(|q| (q, a)))
+        .filter(|(queue, _)| !queue.name.is_empty());
+    match sticky {
+        Some((queue, attributes)) => {
+            let timeout_ms = duration_ms(attributes.schedule_to_start_timeout.as_ref())
+                .ok()
+                .filter(|ms| *ms > 0)
+                .unwrap_or(DEFAULT_STICKY_SCHEDULE_TO_START_MS);
+            draft.ms.sticky_task_queue = queue.name.clone();
+            draft.ms.sticky_schedule_to_start_timeout_ms = timeout_ms;
+        }
+        None => draft.ms.clear_sticky(),
+    }
 }
 
 /// WorkflowTaskCompleted with everything core reads back on replay: identity, checksum, SDK

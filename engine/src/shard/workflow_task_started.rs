@@ -6,6 +6,8 @@
 use crate::error::EngineError;
 use crate::ids::ExecutionKey;
 use crate::shard::command::{ShardReply, WorkflowTaskInfo};
+use crate::shard::draft::Draft;
+use crate::shard::limits::EngineLimits;
 use crate::shard::mutable_state::{MutableState, WorkflowTaskState};
 use crate::shard::speculative::{speculative_events, started_attributes};
 use crate::shard::txn::{Committed, Txn};
@@ -39,17 +41,34 @@ pub(crate) fn handle(
         return Err(not_found());
     }
 
-    let limits = txn.limits();
+    let limits = txn.limits().clone();
+    let draft = txn.draft(execution).ok_or_else(not_found)?;
+    let info = start(draft, identity, poll_request_id, &limits).ok_or_else(not_found)?;
+    Ok(Ok(ShardReply::WorkflowTaskStarted(info)))
+}
+
+/// Starts the scheduled workflow task for a worker: WorkflowTaskStarted (with the history size
+/// and the continue-as-new suggestion; unwritten for a speculative task) and the delivery of
+/// pending update requests. `None` if no task is waiting to start.
+pub(crate) fn start(
+    draft: &mut Draft,
+    identity: String,
+    request_id: String,
+    limits: &EngineLimits,
+) -> Option<WorkflowTaskInfo> {
     let suggest_events = limits
         .suggest_continue_as_new_events
         .min(limits.warn_history_events);
     let suggest_bytes = limits
         .suggest_continue_as_new_bytes
         .min(limits.warn_history_size_bytes);
-    let draft = txn.draft(execution).ok_or_else(not_found)?;
     let now_ms = draft.now_ms;
     let history_size_bytes = draft.ms.history_size_bytes;
-    let mut wft = draft.ms.workflow_task.clone().ok_or_else(not_found)?;
+    let mut wft = draft
+        .ms
+        .workflow_task
+        .clone()
+        .filter(|wft| !wft.is_started())?;
     // A speculative task's Started event takes the ID after its reserved Scheduled ID.
     let started_event_id = if wft.speculative {
         wft.scheduled_event_id + 1
@@ -65,7 +84,7 @@ pub(crate) fn handle(
     }
     wft.started_time_ms = now_ms;
     wft.identity = identity;
-    wft.request_id = poll_request_id;
+    wft.request_id = request_id;
     wft.started_history_size_bytes = history_size_bytes;
     wft.suggest_continue_as_new_reasons = reasons;
     if !wft.speculative {
@@ -74,9 +93,7 @@ pub(crate) fn handle(
     wft.started_event_id = started_event_id;
     draft.ms.workflow_task = Some(wft.clone());
     draft.send_updates(started_event_id);
-    Ok(Ok(ShardReply::WorkflowTaskStarted(task_info(
-        &draft.ms, &wft,
-    ))))
+    Some(task_info(&draft.ms, &wft))
 }
 
 /// The reply for a started workflow task.
@@ -99,5 +116,6 @@ fn task_info(ms: &MutableState, wft: &WorkflowTaskState) -> WorkflowTaskInfo {
         started_time_ms: wft.started_time_ms,
         speculative_events: speculative_events(ms),
         messages: request_messages(ms, wft.started_event_id),
+        sticky_task_queue: wft.sticky_task_queue.clone(),
     }
 }

@@ -11,6 +11,7 @@ mod properties;
 mod property;
 mod signal_with_start;
 mod start;
+mod sticky;
 mod timers;
 mod updates;
 mod workflow_retry;

@@ -25,8 +25,9 @@ use temporalio_protos::temporal::api::{
         StartChildWorkflowExecutionCommandAttributes,
     },
     common::v1::WorkflowExecution,
-    enums::v1::WorkflowExecutionStatus,
+    enums::v1::{TaskQueueKind, WorkflowExecutionStatus},
     protocol::v1::Message,
+    taskqueue::v1::StickyExecutionAttributes,
     workflowservice::v1::{
         RecordActivityTaskHeartbeatRequest, RespondActivityTaskCanceledRequest,
         SignalWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
@@ -52,6 +53,8 @@ enum Op {
         force_new_task: bool,
         /// Two bits per update the task carries: accept and complete, accept, reject, ignore.
         update_replies: u8,
+        /// Sticky queue `sticky-<n>` with a schedule-to-start timeout of `ms`.
+        sticky: Option<(u8, u16)>,
     },
     /// UpdateWorkflowExecution with one of a few update IDs (duplicates are retries).
     Update {
@@ -79,6 +82,8 @@ enum Op {
     Heartbeat(u8),
     /// RespondActivityTaskCanceled.
     CancelActivity(u8),
+    /// ShutdownWorker of sticky queue `sticky-<n>`.
+    ShutdownWorker(u8),
     /// Advance the clock and fire due timers.
     Advance(u32),
     /// A command stamped with a lagging leader clock (clamped by the engine).
@@ -161,8 +166,9 @@ fn op() -> impl Strategy<Value = Op> {
             Op::Start { workflow, request, conflict, run_timeout_s }
         }),
         4 => any::<u8>().prop_map(Op::PollWorkflowTask),
-        4 => (any::<u8>(), proptest::collection::vec(command_spec(), 0..4), proptest::bool::weighted(0.1), any::<u8>())
-            .prop_map(|(pick, commands, force_new_task, update_replies)| Op::CompleteWorkflowTask { pick, commands, force_new_task, update_replies }),
+        4 => (any::<u8>(), proptest::collection::vec(command_spec(), 0..4), proptest::bool::weighted(0.1), any::<u8>(),
+              proptest::option::weighted(0.5, (0u8..2, 1u16..12_000)))
+            .prop_map(|(pick, commands, force_new_task, update_replies, sticky)| Op::CompleteWorkflowTask { pick, commands, force_new_task, update_replies, sticky }),
         2 => (0u8..3, 0u8..6).prop_map(|(workflow, id)| Op::Update { workflow, id }),
         1 => any::<u8>().prop_map(Op::FailWorkflowTask),
         3 => any::<u8>().prop_map(Op::PollActivity),
@@ -175,6 +181,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..3, 0u8..4).prop_map(|(workflow, request)| Op::SignalWithStart { workflow, request }),
         1 => any::<u8>().prop_map(Op::Heartbeat),
         1 => any::<u8>().prop_map(Op::CancelActivity),
+        1 => (0u8..2).prop_map(Op::ShutdownWorker),
         3 => (0u32..15_000).prop_map(Op::Advance),
         1 => (0u16..5_000).prop_map(Op::LaggingFire),
         4 => (any::<u8>(), proptest::bool::weighted(0.2), proptest::bool::weighted(0.8))
@@ -215,7 +222,8 @@ impl Driver {
         self.h.now_ms = saved;
         check_invariants(&self.h.state);
         match &applied.reply {
-            Some(Ok(ShardReply::WorkflowTaskStarted(info))) => {
+            Some(Ok(ShardReply::WorkflowTaskStarted(info)))
+            | Some(Ok(ShardReply::NewWorkflowTask(info))) => {
                 self.workflow_tokens.push(info.token.clone())
             }
             Some(Ok(ShardReply::ActivityTaskStarted(info))) => {
@@ -375,6 +383,7 @@ impl Driver {
                 commands,
                 force_new_task,
                 update_replies,
+                sticky,
             } => {
                 let Some(token) = self.token(TaskKind::Workflow, *pick) else {
                     return;
@@ -392,6 +401,18 @@ impl Driver {
                     messages,
                     identity: "worker".into(),
                     force_create_new_workflow_task: *force_new_task,
+                    // Sticky SDK workers ask for the next task inline.
+                    return_new_workflow_task: sticky.is_some(),
+                    sticky_attributes: sticky.map(|(queue, timeout_ms)| {
+                        StickyExecutionAttributes {
+                            worker_task_queue: Some(TaskQueue {
+                                name: format!("sticky-{queue}"),
+                                kind: TaskQueueKind::Sticky as i32,
+                                normal_name: "orders".into(),
+                            }),
+                            schedule_to_start_timeout: Some(duration_ms(i64::from(timeout_ms))),
+                        }
+                    }),
                     ..Default::default()
                 };
                 self.run(
@@ -543,6 +564,13 @@ impl Driver {
                     now,
                     ShardCommandKind::RespondActivityTaskCanceled { token, request },
                 );
+            }
+            Op::ShutdownWorker(queue) => {
+                let kind = ShardCommandKind::ShutdownWorker {
+                    namespace: "default".into(),
+                    sticky_task_queue: format!("sticky-{queue}"),
+                };
+                self.run(now, kind);
             }
             Op::Advance(ms) => {
                 self.h.now_ms += i64::from(*ms);
@@ -999,6 +1027,7 @@ fn fixed_scenario_with_every_kind_of_step() {
             commands,
             force_new_task: round == 2,
             update_replies: round.wrapping_mul(37),
+            sticky: (round % 2 == 0).then_some((round % 2, 3_000)),
         });
         ops.push(Op::Update {
             workflow: round % 3,
@@ -1034,7 +1063,11 @@ fn fixed_scenario_with_every_kind_of_step() {
             commands: vec![CommandSpec::Complete],
             force_new_task: false,
             update_replies: round,
+            sticky: None,
         });
+        if round == 1 {
+            ops.push(Op::ShutdownWorker(0));
+        }
         ops.push(Op::FailWorkflowTask(round));
         if round == 3 {
             ops.push(Op::Terminate(1));
@@ -1059,6 +1092,7 @@ fn fixed_scenario_with_every_kind_of_step() {
             commands: vec![CommandSpec::Cancel],
             force_new_task: false,
             update_replies: 0,
+            sticky: Some((0, 5_000)),
         });
     }
     // A chain: continue-as-new with and without back-off, then completion.
@@ -1076,6 +1110,7 @@ fn fixed_scenario_with_every_kind_of_step() {
             commands: vec![CommandSpec::ContinueAsNew { backoff_ms }],
             force_new_task: false,
             update_replies: 0,
+            sticky: Some((0, 5_000)),
         });
     }
     let seen = scenario(&ops, 500);
