@@ -21,6 +21,7 @@ from pending import is_reference_server
 from lifecycle_workflows import (
     STAGE,
     CountingLoopWorkflow,
+    CronWorkflow,
     FlakyWorkflow,
     PropertiesWorkflow,
     SignalCollectorWorkflow,
@@ -185,5 +186,36 @@ def test_workflow_retry_policy_runs_the_next_attempt(server, task_queue):
         assert started.attempt == 2
         assert started.initiator == ContinueAsNewInitiator.CONTINUE_AS_NEW_INITIATOR_RETRY
         assert started.continued_failure.message == "attempt 1 fails"
+
+    asyncio.run(main())
+
+
+def test_cron_workflow_runs_on_schedule_with_the_last_result(server, task_queue):
+    async def main():
+        client = await server.wait_ready()
+        workflow_id = wid("cron")
+        async with Worker(client, task_queue=task_queue, workflows=[CronWorkflow]):
+            handle = await client.start_workflow(
+                CronWorkflow.run, id=workflow_id, task_queue=task_queue, cron_schedule="* * * * *")
+            first = client.get_workflow_handle(workflow_id, run_id=handle.result_run_id)
+            # The first run starts at the next minute boundary and completes; its close event
+            # names the next run, which waits for the following minute.
+            events = []
+            for _ in range(750):
+                events = (await first.fetch_history()).events
+                if events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+                    break
+                await asyncio.sleep(0.1)
+            completed = events[-1].workflow_execution_completed_event_attributes
+            assert completed.new_execution_run_id, history_dump(events)
+            started = events[0].workflow_execution_started_event_attributes
+            assert started.cron_schedule == "* * * * *"
+            assert started.first_workflow_task_backoff.ToTimedelta().total_seconds() <= 60
+            second = (await client.get_workflow_handle(
+                workflow_id, run_id=completed.new_execution_run_id).fetch_history()).events
+            attrs = second[0].workflow_execution_started_event_attributes
+            assert attrs.initiator == ContinueAsNewInitiator.CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE
+            assert attrs.last_completion_result.payloads[0].data == b'"after:None"'
+            await client.get_workflow_handle(workflow_id).terminate(reason="test over")
 
     asyncio.run(main())

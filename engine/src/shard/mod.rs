@@ -31,6 +31,7 @@ mod activity_task_started;
 mod activity_timeout;
 mod close_effects;
 mod commands;
+mod cron;
 mod draft;
 mod fire_timers;
 mod first_workflow_task;

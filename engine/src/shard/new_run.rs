@@ -283,3 +283,70 @@ fn started_event(
         ..Default::default()
     }
 }
+
+/// The start parameters of the next run of `ms`'s chain for a retry or a cron run: the same
+/// workflow, input and options.
+pub(crate) fn chain_request(ms: &MutableState) -> (StartWorkflowExecutionRequest, Timeouts) {
+    let request = StartWorkflowExecutionRequest {
+        namespace: ms.key.namespace.clone(),
+        workflow_id: ms.key.workflow_id.clone(),
+        workflow_type: Some(temporalio_protos::temporal::api::common::v1::WorkflowType {
+            name: ms.workflow_type.clone(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: ms.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }),
+        input: ms.input.clone(),
+        header: ms.header.clone(),
+        memo: ms.memo.clone(),
+        search_attributes: ms.search_attributes.clone(),
+        retry_policy: ms.retry_policy.clone(),
+        cron_schedule: ms.cron_schedule.clone(),
+        identity: ms.start_identity.clone(),
+        ..Default::default()
+    };
+    let timeouts = Timeouts {
+        execution_ms: ms.workflow_execution_timeout_ms,
+        run_ms: ms.workflow_run_timeout_ms,
+        task_ms: ms.workflow_task_timeout_ms,
+    };
+    (request, timeouts)
+}
+
+/// The next cron run of the chain of `ms`, closing now, or `None` without a cron schedule.
+/// `completion` is the closing run's result (a failure carries the previous result on).
+pub(crate) fn next_cron_run(
+    ms: &MutableState,
+    now_ms: i64,
+    completion: Option<Payloads>,
+    failure: Option<Failure>,
+) -> Option<NextRun> {
+    if ms.cron_schedule.is_empty() {
+        return None;
+    }
+    let backoff_ms = crate::shard::cron::backoff_ms(&ms.cron_schedule, now_ms)?;
+    if ms.execution_expiration_time_ms > 0 && now_ms + backoff_ms > ms.execution_expiration_time_ms
+    {
+        return None;
+    }
+    let (request, timeouts) = chain_request(ms);
+    let chain = RunChain {
+        continued_execution_run_id: ms.key.run_id.clone(),
+        first_execution_run_id: ms.first_execution_run_id.clone(),
+        attempt: 1,
+        initiator: ContinueAsNewInitiator::CronSchedule as i32,
+        parent: ms.parent.clone(),
+        continued_failure: failure,
+        last_completion_result: completion.or_else(|| ms.last_completion_result.clone()),
+        first_workflow_task_backoff_ms: backoff_ms,
+        execution_expiration_time_ms: ms.execution_expiration_time_ms,
+    };
+    Some(NextRun {
+        run_id: successor_run_id(&ms.key.run_id, ms.next_event_id),
+        request,
+        timeouts,
+        chain,
+    })
+}

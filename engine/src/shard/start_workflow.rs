@@ -2,12 +2,13 @@
 //! reuse policies, and the first two events of a run.
 //!
 //! `workflow_start_delay` is ignored (the first workflow task is scheduled at once). The workflow
-//! `retry_policy` is validated here and applied when a run fails (`workflow_retry`). Cron
-//! schedules are rejected.
+//! `retry_policy` is validated here and applied when a run fails (`workflow_retry`). A cron
+//! schedule delays the first workflow task to the first scheduled time (`cron`).
 
 use crate::error::EngineError;
 use crate::ids::{ExecutionKey, WorkflowKey};
 use crate::shard::command::ShardReply;
+use crate::shard::cron;
 use crate::shard::limits::EngineLimits;
 use crate::shard::mutable_state::CurrentRun;
 use crate::shard::new_run::{self, RunChain, Timeouts};
@@ -94,10 +95,15 @@ pub(crate) fn start(
         workflow_id: workflow.workflow_id.clone(),
         run_id,
     };
-    let chain = RunChain {
+    let mut chain = RunChain {
         parent,
         ..RunChain::first()
     };
+    if !request.cron_schedule.is_empty() {
+        // A cron workflow's first run waits for the first scheduled time.
+        chain.first_workflow_task_backoff_ms =
+            cron::backoff_ms(&request.cron_schedule, txn.now_ms).unwrap_or(0);
+    }
     new_run::create(txn, key.clone(), &request, &timeouts, &chain, signal);
     Ok(Ok(ShardReply::WorkflowStarted {
         run_id: key.run_id,
@@ -155,7 +161,7 @@ fn validate(
             .map_err(|e| EngineError::InvalidArgument(format!("Invalid RetryPolicy: {e}")))?;
     }
     if !request.cron_schedule.is_empty() {
-        return Err(invalid("CronSchedule is not supported by this server."));
+        cron::validate(&request.cron_schedule).map_err(EngineError::InvalidArgument)?;
     }
     if request.workflow_id_reuse_policy == REUSE_TERMINATE_IF_RUNNING
         && request.workflow_id_conflict_policy != WorkflowIdConflictPolicy::Unspecified as i32

@@ -5,14 +5,11 @@
 //! retries. The decision follows Temporal (`retry.go`), shared with activities in `retry`.
 
 use crate::shard::draft::Draft;
-use crate::shard::new_run::{NextRun, RunChain, Timeouts, successor_run_id};
+use crate::shard::new_run::{NextRun, RunChain, chain_request, successor_run_id};
 use crate::shard::retry::{RetryDecision, decide_attempt, effective_policy};
 use temporalio_protos::temporal::api::{
-    common::v1::WorkflowType,
-    enums::v1::{ContinueAsNewInitiator, RetryState, TaskQueueKind},
+    enums::v1::{ContinueAsNewInitiator, RetryState},
     failure::v1::Failure,
-    taskqueue::v1::TaskQueue,
-    workflowservice::v1::StartWorkflowExecutionRequest,
 };
 
 /// What a failing run does: its close event's retry state and, when retried, its successor.
@@ -42,26 +39,7 @@ pub(crate) fn decide(draft: &Draft, failure: &Failure) -> RetryOutcome {
         RetryDecision::Final(state) => return final_state(state),
         RetryDecision::Retry { backoff_ms } => backoff_ms,
     };
-    let request = StartWorkflowExecutionRequest {
-        namespace: ms.key.namespace.clone(),
-        workflow_id: ms.key.workflow_id.clone(),
-        workflow_type: Some(WorkflowType {
-            name: ms.workflow_type.clone(),
-        }),
-        task_queue: Some(TaskQueue {
-            name: ms.task_queue.clone(),
-            kind: TaskQueueKind::Normal as i32,
-            normal_name: String::new(),
-        }),
-        input: ms.input.clone(),
-        header: ms.header.clone(),
-        memo: ms.memo.clone(),
-        search_attributes: ms.search_attributes.clone(),
-        retry_policy: ms.retry_policy.clone(),
-        cron_schedule: ms.cron_schedule.clone(),
-        identity: ms.start_identity.clone(),
-        ..Default::default()
-    };
+    let (request, timeouts) = chain_request(ms);
     let chain = RunChain {
         continued_execution_run_id: ms.key.run_id.clone(),
         first_execution_run_id: ms.first_execution_run_id.clone(),
@@ -72,11 +50,6 @@ pub(crate) fn decide(draft: &Draft, failure: &Failure) -> RetryOutcome {
         first_workflow_task_backoff_ms: backoff_ms,
         execution_expiration_time_ms: ms.execution_expiration_time_ms,
         parent: ms.parent.clone(),
-    };
-    let timeouts = Timeouts {
-        execution_ms: ms.workflow_execution_timeout_ms,
-        run_ms: ms.workflow_run_timeout_ms,
-        task_ms: ms.workflow_task_timeout_ms,
     };
     RetryOutcome {
         retry_state: RetryState::InProgress,

@@ -1,9 +1,11 @@
 //! FailWorkflowExecution → WorkflowExecutionFailed{failure, retry_state}; the run closes. When
 //! the workflow retry policy allows another attempt, the event says IN_PROGRESS and names the
-//! next run, which is created in the same command (see `workflow_retry`).
+//! next run, which is created in the same command (see `workflow_retry`); otherwise a cron
+//! workflow names its next scheduled run.
 
 use super::{CommandContext, CommandRejection};
 use crate::shard::draft::Draft;
+use crate::shard::new_run::next_cron_run;
 use crate::shard::workflow_retry;
 use temporalio_protos::temporal::api::{
     command::v1::FailWorkflowExecutionCommandAttributes,
@@ -17,7 +19,11 @@ pub(super) fn apply(
     ctx: &CommandContext,
 ) -> Result<(), CommandRejection> {
     let failure = command.failure.clone().unwrap_or_default();
-    let retry = workflow_retry::decide(draft, &failure);
+    let mut retry = workflow_retry::decide(draft, &failure);
+    if retry.next_run.is_none() {
+        // Not retried: a cron workflow still runs again at its next scheduled time.
+        retry.next_run = next_cron_run(&draft.ms, draft.now_ms, None, Some(failure.clone()));
+    }
     let attributes = WorkflowExecutionFailedEventAttributes {
         failure: command.failure.clone(),
         retry_state: retry.retry_state as i32,

@@ -6,6 +6,7 @@ mod activity_cancel;
 mod cancel;
 mod children;
 mod continue_as_new;
+mod cron;
 mod external;
 mod properties;
 mod property;
