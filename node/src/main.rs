@@ -1,7 +1,8 @@
 //! # perdura — the server binary
 //!
 //! `perdura dev` starts a single-node server (every Raft group on this node) for development;
-//! `perdura server start-dev …` accepts the Temporal CLI's dev-server form so SDK test
+//! `perdura server start …` starts one node of a multi-node cluster ([`server_config`] says
+//! where its settings come from); `perdura server start-dev …` accepts the Temporal CLI's dev-server form so SDK test
 //! environments that launch a dev-server binary can launch Perdura instead.
 //!
 //! This crate only parses the command line, wires the crates together and handles signals; it
@@ -9,16 +10,32 @@
 
 mod cli;
 mod serve;
+mod serve_cluster;
+mod server_config;
+mod server_start_args;
 mod start_dev_args;
 
 use clap::Parser;
+use cli::Launch;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
-    let options = cli.into_options()?;
-    serve::init_logging(&options.log_level);
+    let launch = cli.into_launch(std::env::vars_os())?;
+    let log_level = match &launch {
+        Launch::PrintConfig(config) => {
+            print!("{}", config.to_toml());
+            return Ok(());
+        }
+        Launch::Dev(options) => options.log_level.clone(),
+        Launch::Node(config) => config.log_level.clone(),
+    };
+    serve::init_logging(&log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve::run(options))
+    match launch {
+        Launch::Dev(options) => runtime.block_on(serve::run(options)),
+        Launch::Node(config) => runtime.block_on(serve_cluster::run(config)),
+        Launch::PrintConfig(_) => Ok(()),
+    }
 }
