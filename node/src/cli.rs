@@ -1,5 +1,6 @@
 //! Command line: `perdura dev`, `perdura server start-dev` and `perdura server start`.
 
+use crate::health::HealthArgs;
 use crate::server_config::ServerConfig;
 use crate::server_start_args::ServerStartArgs;
 use crate::start_dev_args;
@@ -34,6 +35,9 @@ enum Command {
 enum ServerCommand {
     /// Start a node of a multi-node cluster.
     Start(Box<ServerStartArgs>),
+    /// Check that a node answers the gRPC health check with SERVING (exit status 0) — for
+    /// container health checks and readiness probes.
+    Health(HealthArgs),
     /// `temporal server start-dev` compatible form; unknown dev-server flags are ignored.
     #[command(name = "start-dev", disable_help_flag = true)]
     StartDev {
@@ -88,6 +92,8 @@ pub enum Launch {
     Node(ServerConfig),
     /// `server start --print-config`: show the resolved configuration and exit.
     PrintConfig(ServerConfig),
+    /// `server health`: ask a node whether it serves.
+    Health(HealthArgs),
 }
 
 impl Cli {
@@ -109,6 +115,9 @@ impl Cli {
             Command::Server {
                 command: ServerCommand::StartDev { args },
             } => start_dev_args::parse(&args).map(Launch::Dev),
+            Command::Server {
+                command: ServerCommand::Health(args),
+            } => Ok(Launch::Health(args)),
             Command::Server {
                 command: ServerCommand::Start(args),
             } => {

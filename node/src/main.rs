@@ -9,6 +9,7 @@
 //! holds no workflow logic.
 
 mod cli;
+mod health;
 mod serve;
 mod serve_cluster;
 mod server_config;
@@ -26,6 +27,12 @@ fn main() -> anyhow::Result<()> {
             print!("{}", config.to_toml());
             return Ok(());
         }
+        Launch::Health(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(health::check(args.clone()));
+        }
         Launch::Dev(options) => options.log_level.clone(),
         Launch::Node(config) => config.log_level.clone(),
     };
@@ -36,6 +43,6 @@ fn main() -> anyhow::Result<()> {
     match launch {
         Launch::Dev(options) => runtime.block_on(serve::run(options)),
         Launch::Node(config) => runtime.block_on(serve_cluster::run(config)),
-        Launch::PrintConfig(_) => Ok(()),
+        Launch::PrintConfig(_) | Launch::Health(_) => Ok(()),
     }
 }
