@@ -149,7 +149,8 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses_with_the_reason() {
-        let cases: [(&str, fn(&AddressError) -> bool); 12] = [
+        type Expected = fn(&AddressError) -> bool;
+        let cases: [(&str, Expected); 12] = [
             ("", |e| matches!(e, AddressError::Empty)),
             ("http://a:1", |e| matches!(e, AddressError::Scheme(_))),
             ("localhost", |e| matches!(e, AddressError::MissingPort(_))),

@@ -70,14 +70,6 @@ impl InitialCluster {
     pub fn peer_of(&self, node_id: u64) -> Option<&HostPort> {
         self.0.get(&node_id)
     }
-
-    /// Node ID → peer address as plain strings (the Raft layer's form).
-    pub fn to_address_map(&self) -> BTreeMap<u64, String> {
-        self.0
-            .iter()
-            .map(|(id, address)| (*id, address.to_string()))
-            .collect()
-    }
 }
 
 impl FromStr for InitialCluster {
@@ -132,7 +124,6 @@ mod tests {
             cluster.to_string(),
             "1=127.0.0.1:7234,2=[::1]:7234,3=c.example:7234"
         );
-        assert_eq!(cluster.to_address_map()[&2], "[::1]:7234");
         let single: InitialCluster = "7=n7:1".parse().expect("one member");
         assert_eq!(single.members().len(), 1);
     }
