@@ -51,7 +51,9 @@ impl ApplyObserver for NodeObserver {
                 Notice::HistoryAppended(execution) => self.history.appended(execution),
                 // Clients waiting for an update wait on the execution's history watch too.
                 Notice::UpdatesChanged(execution) => self.history.appended(execution),
-                Notice::TimerArmed { .. } | Notice::OutboxReady(_) => {}
+                // The raft layer starts the new group; its tasks are queued when this node
+                // becomes its leader (`on_leadership`).
+                Notice::TimerArmed { .. } | Notice::OutboxReady(_) | Notice::SlotsMoved { .. } => {}
             }
         }
     }

@@ -58,6 +58,9 @@ pub fn engine(error: EngineError) -> Status {
             NamespaceAlreadyExistsFailure {},
         ),
         EngineError::ResourceExhausted(_) => Status::resource_exhausted(message),
+        // The router follows a moved slot to its new group; one that reaches a client means the
+        // new group could not be reached yet: definitely not applied, so the SDK retries.
+        EngineError::SlotMoved { .. } => Status::unavailable(message),
         EngineError::MultiOperation { index, error } => {
             multi_operation(message, index as usize, engine(*error))
         }

@@ -31,4 +31,11 @@ pub enum EngineError {
     /// applied. `index` is the failed operation's position in the request.
     #[error("Update-with-Start could not be executed.")]
     MultiOperation { index: u32, error: Box<EngineError> },
+    /// The workflow's slot has moved to another group (an online split): nothing was applied.
+    /// The router retries the command on `group`; the API answers UNAVAILABLE if it cannot.
+    #[error("slot {slot} of this workflow moved to group {group}")]
+    SlotMoved {
+        slot: u16,
+        group: crate::ids::GroupId,
+    },
 }

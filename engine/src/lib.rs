@@ -28,7 +28,7 @@ pub mod token;
 
 pub use error::EngineError;
 pub use ids::{ExecutionKey, GroupId, SlotId, WorkflowKey};
-pub use meta::{MetaCommand, MetaReply, MetaState, NamespaceRecord};
+pub use meta::{MetaCommand, MetaReply, MetaState, NamespaceRecord, SplitRecord};
 pub use slots::{SLOT_COUNT, SlotMap, SlotRange};
 pub use token::{TaskKind, TaskToken};
 pub mod shard;
@@ -36,6 +36,6 @@ pub mod shard;
 pub use shard::{
     ActivityTaskInfo, Applied, CurrentRun, DeliveryOutcome, EngineLimits, MutableState, Notice,
     OutboxEntry, OutboxKind, OutboxMessage, PendingTask, ShardCommand, ShardCommandKind,
-    ShardReply, ShardState, StateChanges, UpdatePhase, UpdateStatus, WorkflowTaskInfo,
+    ShardReply, ShardState, SplitOff, StateChanges, UpdatePhase, UpdateStatus, WorkflowTaskInfo,
     speculative_events, update_status,
 };

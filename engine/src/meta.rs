@@ -1,7 +1,8 @@
 //! The meta group's state: namespaces and the slot map. Replicated through group 0.
 
 use crate::error::EngineError;
-use crate::slots::SlotMap;
+use crate::ids::GroupId;
+use crate::slots::{SlotMap, SlotRange};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -29,12 +30,44 @@ pub enum MetaCommand {
         default_namespace: NamespaceRecord,
     },
     RegisterNamespace(NamespaceRecord),
+    // New variants go at the end (bincode variant indexes).
+    /// Online split, step 1: records that `slots` of `source` will move to a new group and
+    /// allocates its ID (one more than every group ever named). Idempotent: the same split while
+    /// it is in progress answers the same group. See `docs/design/005-online-group-split.md`.
+    BeginSplit {
+        source: GroupId,
+        slots: SlotRange,
+    },
+    /// Online split, last step: the slot map gives the split's slots to `new_group` and the
+    /// split record is dropped. Idempotent.
+    FinishSplit {
+        new_group: GroupId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum MetaReply {
-    Bootstrapped { already: bool },
+    Bootstrapped {
+        already: bool,
+    },
     NamespaceRegistered,
+    /// Reply to `BeginSplit`.
+    SplitBegun {
+        split: SplitRecord,
+        already: bool,
+    },
+    /// Reply to `FinishSplit`.
+    SplitFinished {
+        already: bool,
+    },
+}
+
+/// An online split that has begun and not finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitRecord {
+    pub source: GroupId,
+    pub slots: SlotRange,
+    pub new_group: GroupId,
 }
 
 /// State of the meta group.
@@ -43,6 +76,10 @@ pub struct MetaState {
     pub cluster_id: Option<String>,
     pub slot_map: Option<SlotMap>,
     pub namespaces: BTreeMap<String, NamespaceRecord>,
+    // Online group split (issue 4).
+    /// Splits in progress, by new group. A split stays here from `BeginSplit` until
+    /// `FinishSplit`, so an orchestrator that crashed can resume it.
+    pub splits: BTreeMap<GroupId, SplitRecord>,
 }
 
 impl MetaState {
@@ -74,7 +111,81 @@ impl MetaState {
                 self.namespaces.insert(record.name.clone(), record);
                 Ok(MetaReply::NamespaceRegistered)
             }
+            MetaCommand::BeginSplit { source, slots } => self.begin_split(source, slots),
+            MetaCommand::FinishSplit { new_group } => self.finish_split(new_group),
         }
+    }
+
+    fn begin_split(&mut self, source: GroupId, slots: SlotRange) -> Result<MetaReply, EngineError> {
+        let map = self
+            .slot_map
+            .as_ref()
+            .ok_or_else(|| EngineError::FailedPrecondition("the cluster has no slot map".into()))?;
+        if let Some(split) = self
+            .splits
+            .values()
+            .find(|s| s.source == source || s.slots.overlaps(&slots))
+        {
+            if split.source == source && split.slots == slots {
+                return Ok(MetaReply::SplitBegun {
+                    split: *split,
+                    already: true,
+                });
+            }
+            return Err(EngineError::FailedPrecondition(format!(
+                "group {} is already splitting {} off to group {}",
+                split.source, split.slots, split.new_group
+            )));
+        }
+        if slots.is_empty() || !map.ranges_of(source).iter().any(|r| r.covers(&slots)) {
+            return Err(EngineError::InvalidArgument(format!(
+                "group {source} does not own every slot of {slots}"
+            )));
+        }
+        let last = map
+            .groups()
+            .into_iter()
+            .chain(self.splits.keys().copied())
+            .max()
+            .unwrap_or(GroupId::META);
+        let split = SplitRecord {
+            source,
+            slots,
+            new_group: GroupId(last.0 + 1),
+        };
+        self.splits.insert(split.new_group, split);
+        Ok(MetaReply::SplitBegun {
+            split,
+            already: false,
+        })
+    }
+
+    fn finish_split(&mut self, new_group: GroupId) -> Result<MetaReply, EngineError> {
+        let Some(split) = self.splits.get(&new_group).copied() else {
+            let known = self
+                .slot_map
+                .as_ref()
+                .is_some_and(|map| map.groups().contains(&new_group));
+            return if known {
+                Ok(MetaReply::SplitFinished { already: true })
+            } else {
+                Err(EngineError::NotFound(format!(
+                    "no split to group {new_group}"
+                )))
+            };
+        };
+        let map = self
+            .slot_map
+            .as_mut()
+            .ok_or_else(|| EngineError::FailedPrecondition("the cluster has no slot map".into()))?;
+        if !map.assign(split.slots, new_group) {
+            return Err(EngineError::FailedPrecondition(format!(
+                "slots {} are no longer one range of the slot map",
+                split.slots
+            )));
+        }
+        self.splits.remove(&new_group);
+        Ok(MetaReply::SplitFinished { already: false })
     }
 
     pub fn namespace(&self, name: &str) -> Option<&NamespaceRecord> {
@@ -123,5 +234,92 @@ mod tests {
             Err(EngineError::NamespaceAlreadyExists("other".into()))
         );
         assert_eq!(state.namespaces.len(), 2);
+    }
+
+    #[test]
+    fn a_split_begins_once_allocates_a_new_group_and_finishes_into_the_slot_map() {
+        let mut state = MetaState::default();
+        let boot = MetaCommand::Bootstrap {
+            cluster_id: "c".into(),
+            slot_map: SlotMap::even(2),
+            default_namespace: ns("default"),
+        };
+        assert!(state.apply(boot).is_ok());
+        let upper = SlotRange {
+            start: 1024,
+            end: 2048,
+        };
+        let begin = MetaCommand::BeginSplit {
+            source: GroupId(1),
+            slots: upper,
+        };
+        let split = SplitRecord {
+            source: GroupId(1),
+            slots: upper,
+            new_group: GroupId(3),
+        };
+        assert_eq!(
+            state.apply(begin.clone()),
+            Ok(MetaReply::SplitBegun {
+                split,
+                already: false
+            })
+        );
+        assert_eq!(
+            state.apply(begin),
+            Ok(MetaReply::SplitBegun {
+                split,
+                already: true
+            })
+        );
+        // A second split of the same source waits for the first; a range it does not own fails.
+        let lower = SlotRange { start: 0, end: 10 };
+        assert!(matches!(
+            state.apply(MetaCommand::BeginSplit {
+                source: GroupId(1),
+                slots: lower
+            }),
+            Err(EngineError::FailedPrecondition(_))
+        ));
+        assert!(matches!(
+            state.apply(MetaCommand::BeginSplit {
+                source: GroupId(2),
+                slots: lower
+            }),
+            Err(EngineError::InvalidArgument(_))
+        ));
+        let finish = MetaCommand::FinishSplit {
+            new_group: GroupId(3),
+        };
+        assert_eq!(
+            state.apply(finish.clone()),
+            Ok(MetaReply::SplitFinished { already: false })
+        );
+        assert_eq!(
+            state.apply(finish),
+            Ok(MetaReply::SplitFinished { already: true })
+        );
+        assert!(state.splits.is_empty());
+        let map = state.slot_map.as_ref().expect("bootstrapped");
+        assert_eq!(map.ranges_of(GroupId(3)), vec![upper]);
+        assert_eq!(
+            map.ranges_of(GroupId(1)),
+            vec![SlotRange {
+                start: 0,
+                end: 1024
+            }]
+        );
+        // The next split gets the next group ID.
+        let next = state.apply(MetaCommand::BeginSplit {
+            source: GroupId(2),
+            slots: SlotRange {
+                start: 3000,
+                end: 4096,
+            },
+        });
+        assert!(matches!(
+            next,
+            Ok(MetaReply::SplitBegun { split, .. }) if split.new_group == GroupId(4)
+        ));
     }
 }

@@ -24,6 +24,7 @@
 //! * All writes of one group's log go through one FIFO writer, in openraft's order.
 
 pub mod error;
+pub mod fork;
 mod group;
 pub mod log_store;
 pub mod multi;

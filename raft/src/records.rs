@@ -6,7 +6,7 @@
 use crate::types::{LogId, StoredMembership};
 use perdura_engine::codec::versioned;
 use perdura_engine::{
-    CurrentRun, ExecutionKey, GroupId, MetaState, MutableState, ShardState, WorkflowKey,
+    CurrentRun, ExecutionKey, GroupId, MetaState, MutableState, ShardState, SlotRange, WorkflowKey,
 };
 use perdura_storage::keys::{self, ExecutionRef, StateKey};
 use perdura_storage::{Batch, Cf, Db, StorageError};
@@ -85,7 +85,8 @@ pub(crate) fn put_meta(
     Ok(())
 }
 
-/// Loads a workflow group's state: clock, every `MutableState`, every `CurrentRun`.
+/// Loads a workflow group's state: clock, every `MutableState`, every `CurrentRun`, the moved
+/// slots.
 pub fn load_shard(db: &Db, group: GroupId) -> Result<ShardState, StorageError> {
     let clock_ms: i64 = match db.get(Cf::State, &keys::shard_clock_key(group.0))? {
         None => 0,
@@ -117,7 +118,12 @@ pub fn load_shard(db: &Db, group: GroupId) -> Result<ShardState, StorageError> {
             decode_record::<CurrentRun>("current run", &value)?,
         ));
     }
-    Ok(ShardState::restore(clock_ms, executions, current_runs))
+    let moved: Vec<(SlotRange, GroupId)> =
+        match db.get(Cf::State, &keys::moved_slots_key(group.0))? {
+            None => Vec::new(),
+            Some(bytes) => decode_record("moved slots", &bytes)?,
+        };
+    Ok(ShardState::restore(clock_ms, executions, current_runs).with_moved_slots(moved))
 }
 
 /// Adds to `batch` every record an applied shard command changed (read back from `state`).
@@ -150,6 +156,13 @@ pub(crate) fn put_shard_changes(
                 perdura_engine::canonical::encode(event),
             );
         }
+    }
+    if changes.moved_slots {
+        batch.put(
+            Cf::State,
+            keys::moved_slots_key(g),
+            encode_record(&state.moved_slots())?,
+        );
     }
     batch.put(
         Cf::State,

@@ -3,9 +3,11 @@
 //! Each applied entry produces ONE [`Batch`]: the records the command changed (dirty
 //! `MutableState`s re-read from the state, `CurrentRun`s, appended events, the shard clock, or
 //! the whole meta state) plus the group's applied log id and membership. Only after that batch
-//! is written are the entry's notices delivered and its client answered. The apply path reads
+//! is written are the entry's notices delivered and its client answered. A `SplitOut` also
+//! writes the new group's genesis into that batch ([`crate::fork`]). The apply path reads
 //! no clock: time comes from the command.
 
+use crate::fork;
 use crate::observer::ApplyObserver;
 use crate::records::{self, AppliedRecord, decode_record, encode_record};
 use crate::snapshot::{Record, SnapshotBlob};
@@ -109,6 +111,15 @@ impl GroupStateMachine {
                 GroupState::Shard(shard) => {
                     let applied = shard.apply(command);
                     records::put_shard_changes(&mut batch, self.group, shard, &applied.changes)?;
+                    if let Some(split) = &applied.changes.split_off {
+                        fork::put_split_off(
+                            &mut batch,
+                            &self.db,
+                            self.group,
+                            split,
+                            &self.applied.last_membership,
+                        )?;
+                    }
                     let reply = applied.reply.unwrap_or_else(|| {
                         Err(EngineError::FailedPrecondition(
                             "the engine produced no reply".into(),

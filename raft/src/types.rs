@@ -22,6 +22,12 @@ impl fmt::Display for Proposal {
             Proposal::Meta(MetaCommand::RegisterNamespace(r)) => {
                 write!(f, "Meta(RegisterNamespace {})", r.name)
             }
+            Proposal::Meta(MetaCommand::BeginSplit { source, slots }) => {
+                write!(f, "Meta(BeginSplit {source} {slots})")
+            }
+            Proposal::Meta(MetaCommand::FinishSplit { new_group }) => {
+                write!(f, "Meta(FinishSplit {new_group})")
+            }
             Proposal::Shard(cmd) => {
                 let debug = format!("{:?}", cmd.kind);
                 let name = debug.split([' ', '(', '{']).next().unwrap_or("?");

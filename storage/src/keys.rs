@@ -96,6 +96,8 @@ pub enum StateKey {
     ShardClock,
     /// The whole meta-group state (group 0 only).
     MetaState,
+    /// The slot ranges a workflow group handed to other groups (online split).
+    MovedSlots,
     /// One `MutableState`.
     Execution {
         namespace: String,
@@ -119,6 +121,7 @@ pub enum StateKey {
 const TAG_APPLIED: u8 = 0x01;
 const TAG_SHARD_CLOCK: u8 = 0x02;
 const TAG_META_STATE: u8 = 0x03;
+const TAG_MOVED_SLOTS: u8 = 0x04;
 const TAG_EXECUTION: u8 = 0x10;
 const TAG_CURRENT_RUN: u8 = 0x11;
 const TAG_EVENT: u8 = 0x12;
@@ -154,6 +157,11 @@ pub fn shard_clock_key(group: u32) -> Vec<u8> {
 /// `state` key of the meta-group state.
 pub fn meta_state_key(group: u32) -> Vec<u8> {
     start(group, TAG_META_STATE)
+}
+
+/// `state` key of the moved-slots record of a workflow group.
+pub fn moved_slots_key(group: u32) -> Vec<u8> {
+    start(group, TAG_MOVED_SLOTS)
 }
 
 /// `state` key of an execution's `MutableState`.
@@ -250,6 +258,7 @@ impl StateKey {
             TAG_APPLIED => StateKey::Applied,
             TAG_SHARD_CLOCK => StateKey::ShardClock,
             TAG_META_STATE => StateKey::MetaState,
+            TAG_MOVED_SLOTS => StateKey::MovedSlots,
             TAG_EXECUTION => StateKey::Execution {
                 namespace: r.string()?,
                 workflow_id: r.string()?,
@@ -282,6 +291,7 @@ impl StateKey {
             StateKey::Applied => applied_key(group),
             StateKey::ShardClock => shard_clock_key(group),
             StateKey::MetaState => meta_state_key(group),
+            StateKey::MovedSlots => moved_slots_key(group),
             StateKey::Execution {
                 namespace,
                 workflow_id,
@@ -388,6 +398,7 @@ mod tests {
             StateKey::Applied,
             StateKey::ShardClock,
             StateKey::MetaState,
+            StateKey::MovedSlots,
             StateKey::Execution {
                 namespace: "n".into(),
                 workflow_id: "w".into(),

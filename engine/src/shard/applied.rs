@@ -1,9 +1,11 @@
 //! What one applied command produces besides its reply.
 
 use crate::error::EngineError;
-use crate::ids::{ExecutionKey, WorkflowKey};
+use crate::ids::{ExecutionKey, GroupId, WorkflowKey};
 use crate::shard::command::ShardReply;
 use crate::shard::index::OutboxEntry;
+use crate::shard::split::SplitOff;
+use crate::slots::SlotRange;
 use crate::token::TaskKind;
 use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
@@ -28,11 +30,21 @@ pub struct StateChanges {
     pub current_runs: BTreeSet<WorkflowKey>,
     /// Newly appended history events, per execution, in event-ID order.
     pub events: Vec<(ExecutionKey, Vec<HistoryEvent>)>,
+    /// The moved-slots record changed: re-read it with [`crate::ShardState::moved_slots`].
+    pub moved_slots: bool,
+    /// A `SplitOut` took these executions out (their records above are deleted): they are the
+    /// new group's initial state, to be written — with their history events, which move from
+    /// this group's records — in the same atomic write.
+    pub split_off: Option<SplitOff>,
 }
 
 impl StateChanges {
     pub fn is_empty(&self) -> bool {
-        self.executions.is_empty() && self.current_runs.is_empty() && self.events.is_empty()
+        self.executions.is_empty()
+            && self.current_runs.is_empty()
+            && self.events.is_empty()
+            && !self.moved_slots
+            && self.split_off.is_none()
     }
 }
 
@@ -51,6 +63,12 @@ pub enum Notice {
     UpdatesChanged(ExecutionKey),
     /// An outbox message waits for delivery to another execution.
     OutboxReady(OutboxEntry),
+    /// A `SplitOut` moved `slots` to `new_group`, which now exists on every replica of this
+    /// group: the node starts its Raft instance (see `docs/design/005-online-group-split.md`).
+    SlotsMoved {
+        slots: SlotRange,
+        new_group: GroupId,
+    },
 }
 
 /// A task waiting in a task queue to be handed to one poller.

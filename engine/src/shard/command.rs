@@ -1,8 +1,9 @@
 //! Replicated commands of a workflow group and their replies.
 
 use crate::codec;
-use crate::ids::ExecutionKey;
+use crate::ids::{ExecutionKey, GroupId};
 use crate::shard::outbox::{DeliveryOutcome, OutboxKind, OutboxMessage};
+use crate::slots::SlotRange;
 use crate::token::TaskToken;
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
@@ -161,6 +162,15 @@ pub enum ShardCommandKind {
         namespace: String,
         sticky_task_queue: String,
     },
+    /// Online split: every execution (open or closed) whose slot is in `slots` leaves this
+    /// group, with its current-run pointer, history, timers, pending tasks, outbox and updates,
+    /// and becomes the initial state of `new_group`. From then on this group rejects every
+    /// command for those slots with `SlotMoved`. Idempotent: repeating it changes nothing. See
+    /// `docs/design/005-online-group-split.md`.
+    SplitOut {
+        slots: SlotRange,
+        new_group: GroupId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -203,6 +213,11 @@ pub enum ShardReply {
     /// Reply to a `RespondWorkflowTaskCompleted` with `return_new_workflow_task` that created a
     /// new workflow task: the task, already started for the same worker.
     NewWorkflowTask(WorkflowTaskInfo),
+    /// Reply to `SplitOut`: how many executions moved; `already` if the slots had moved before.
+    SplitOut {
+        executions: u64,
+        already: bool,
+    },
 }
 
 /// Everything a PollWorkflowTaskQueueResponse needs except the history, which the caller reads

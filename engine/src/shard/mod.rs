@@ -10,8 +10,9 @@
 //! (with `updates` and `speculative`, the update protocol and speculative workflow tasks),
 //! `fire_timers`, which drives the timer index, and the cross-execution outbox (`outbox`, its
 //! message types; `close_effects`, what a close sends; `receive_message` and `ack_message`, the
-//! two sides of a delivery), and `shutdown_worker` (sticky queues). The shared machinery:
-//! `txn` (staging, so a rejected command changes nothing), `draft` (append, buffer, flush,
+//! two sides of a delivery), `shutdown_worker` (sticky queues) and `split` (the source side of
+//! an online group split: `SplitOut` and moved-slot rejections). The shared machinery: `txn`
+//! (staging, so a rejected command changes nothing), `draft` (append, buffer, flush,
 //! close), `index` (the derived indexes) and `state` ([`ShardState`] itself).
 
 pub mod applied;
@@ -45,6 +46,7 @@ mod shutdown_worker;
 mod signal_with_start;
 mod signal_workflow;
 mod speculative;
+mod split;
 mod start_with_update;
 mod start_workflow;
 mod state;
@@ -77,6 +79,7 @@ pub use mutable_state::{
 };
 pub use outbox::{DeliveryOutcome, OutboxKind, OutboxMessage};
 pub use speculative::speculative_events;
+pub use split::SplitOff;
 pub use start_workflow::TERMINATE_EXISTING_REASON;
 pub use state::ShardState;
 pub use updates::update_status;

@@ -1,7 +1,7 @@
 //! [`ShardState`]: the state of one workflow group and its `apply` function.
 
 use crate::error::EngineError;
-use crate::ids::{ExecutionKey, WorkflowKey};
+use crate::ids::{ExecutionKey, GroupId, WorkflowKey};
 use crate::shard::applied::{Applied, Notice, PendingTask, StateChanges};
 use crate::shard::command::{ShardCommand, ShardCommandKind};
 use crate::shard::index::{OutboxEntry, TimerEntry, outbox_entries, ready_tasks, timer_entries};
@@ -16,6 +16,7 @@ use crate::shard::{
     start_with_update, start_workflow, terminate_workflow, update_workflow,
     workflow_task_completed, workflow_task_failed, workflow_task_started,
 };
+use crate::slots::SlotRange;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The state of one workflow group: its executions, current-run pointers, clock, and the derived
@@ -28,15 +29,18 @@ use std::collections::{BTreeMap, BTreeSet};
 /// current runs, clock) rebuilds a state that behaves identically.
 #[derive(Clone, Debug)]
 pub struct ShardState {
-    clock_ms: i64,
+    pub(super) clock_ms: i64,
     /// Task ID of the last appended event; event task IDs increase across the whole shard.
-    last_task_id: i64,
+    pub(super) last_task_id: i64,
     limits: EngineLimits,
-    executions: BTreeMap<ExecutionKey, MutableState>,
-    current_runs: BTreeMap<WorkflowKey, CurrentRun>,
-    timers: BTreeSet<TimerEntry>,
-    ready: BTreeSet<PendingTask>,
-    outbox: BTreeSet<OutboxEntry>,
+    pub(super) executions: BTreeMap<ExecutionKey, MutableState>,
+    pub(super) current_runs: BTreeMap<WorkflowKey, CurrentRun>,
+    pub(super) timers: BTreeSet<TimerEntry>,
+    pub(super) ready: BTreeSet<PendingTask>,
+    pub(super) outbox: BTreeSet<OutboxEntry>,
+    /// Slot ranges this group handed to other groups (`SplitOut`); commands for them are
+    /// rejected with `SlotMoved`. Persisted as its own record.
+    pub(super) moved_slots: BTreeMap<SlotRange, GroupId>,
 }
 
 impl Default for ShardState {
@@ -61,6 +65,7 @@ impl ShardState {
             timers: BTreeSet::new(),
             ready: BTreeSet::new(),
             outbox: BTreeSet::new(),
+            moved_slots: BTreeMap::new(),
         }
     }
 
@@ -93,19 +98,35 @@ impl ShardState {
         state
     }
 
+    /// Adds the persisted moved-slots record to a restored state.
+    pub fn with_moved_slots(mut self, moved: Vec<(SlotRange, GroupId)>) -> ShardState {
+        self.moved_slots.extend(moved);
+        self
+    }
+
     /// Applies one replicated command. The reply is always `Some`. A rejected command (an `Err`
     /// reply with empty `changes`) changed nothing but the clock.
     pub fn apply(&mut self, command: ShardCommand) -> Applied {
         let now_ms = command.now_ms.max(self.clock_ms);
         self.clock_ms = now_ms;
+        let rejected = |rejection| Applied {
+            reply: Some(Err(rejection)),
+            ..Applied::default()
+        };
+        if let ShardCommandKind::SplitOut { slots, new_group } = command.kind {
+            return self.split_out(slots, new_group).unwrap_or_else(rejected);
+        }
+        if let Err(moved) = self.check_command_slot(&command.kind) {
+            return rejected(moved);
+        }
         let mut txn = Txn::new(self, now_ms);
         match dispatch(&mut txn, command.kind) {
-            Err(rejection) => Applied {
-                reply: Some(Err(rejection)),
-                ..Applied::default()
-            },
+            Err(rejection) => rejected(rejection),
             Ok(reply) => {
                 let staged = txn.finish();
+                if let Err(moved) = self.check_staged_slots(&staged) {
+                    return rejected(moved);
+                }
                 let (changes, notices) = self.commit(staged);
                 Applied {
                     reply: Some(reply),
@@ -161,6 +182,11 @@ impl ShardState {
     /// When the earliest timer-index entry fires; the leader proposes `FireTimers` then.
     pub fn next_timer_ms(&self) -> Option<i64> {
         self.timers.first().map(|e| e.fire_at_ms)
+    }
+
+    /// Slot ranges this group handed to other groups, in slot order.
+    pub fn moved_slots(&self) -> Vec<(SlotRange, GroupId)> {
+        self.moved_slots.iter().map(|(r, g)| (*r, *g)).collect()
     }
 
     pub fn limits(&self) -> &EngineLimits {
@@ -336,5 +362,9 @@ fn dispatch(
             namespace,
             sticky_task_queue,
         } => shutdown_worker::handle(txn, &namespace, &sticky_task_queue),
+        // Handled by `ShardState::apply` before a transaction exists.
+        K::SplitOut { .. } => Err(EngineError::FailedPrecondition(
+            "SplitOut is not a transaction".into(),
+        )),
     }
 }

@@ -11,6 +11,7 @@ mod external;
 mod properties;
 mod property;
 mod signal_with_start;
+mod split;
 mod start;
 mod sticky;
 mod timers;

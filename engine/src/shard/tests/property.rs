@@ -39,7 +39,7 @@ const REPRODUCE: &str = "reproduce with: cargo test -p perdura-engine property (
 /// One step of a scenario, resolved against the state when it runs (e.g. "poll the n-th ready
 /// workflow task"), so that most steps are valid commands.
 #[derive(Clone, Debug)]
-enum Op {
+pub(super) enum Op {
     Start {
         workflow: u8,
         request: u8,
@@ -98,7 +98,7 @@ enum Op {
 }
 
 #[derive(Clone, Debug)]
-enum CommandSpec {
+pub(super) enum CommandSpec {
     Activity {
         id: u8,
         start_to_close_ms: u16,
@@ -160,7 +160,7 @@ fn command_spec() -> impl Strategy<Value = CommandSpec> {
     ]
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => (0u8..3, 0u8..3, 0u8..4, proptest::option::of(1u8..60)).prop_map(|(workflow, request, conflict, run_timeout_s)| {
             Op::Start { workflow, request, conflict, run_timeout_s }
@@ -190,9 +190,9 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Turns the operations into concrete commands by running them on a replica; returns the log.
-struct Driver {
-    h: Harness,
-    log: Vec<ShardCommand>,
+pub(super) struct Driver {
+    pub(super) h: Harness,
+    pub(super) log: Vec<ShardCommand>,
     workflow_tokens: Vec<TaskToken>,
     activity_tokens: Vec<TaskToken>,
     runs: u32,
@@ -200,7 +200,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn new() -> Driver {
+    pub(super) fn new() -> Driver {
         Driver {
             h: Harness::new(),
             log: Vec::new(),
@@ -333,7 +333,7 @@ impl Driver {
         }
     }
 
-    fn step(&mut self, op: &Op) {
+    pub(super) fn step(&mut self, op: &Op) {
         let now = self.h.now_ms;
         match op {
             Op::Start {
@@ -733,7 +733,7 @@ fn concrete_command(spec: &CommandSpec, pending: &[i64]) -> Command {
 }
 
 /// Structural invariants of a shard after any command.
-fn check_invariants(state: &ShardState) {
+pub(super) fn check_invariants(state: &ShardState) {
     for ms in state.executions() {
         if let Some(wft) = ms.workflow_task.as_ref().filter(|w| w.speculative) {
             assert_eq!(
@@ -852,7 +852,7 @@ fn check_invariants(state: &ShardState) {
 }
 
 /// The persisted records of a shard, encoded as the storage layer would.
-fn encoded_records(state: &ShardState) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+pub(super) fn encoded_records(state: &ShardState) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let executions = state
         .executions()
         .map(|ms| versioned::encode(ms).expect("encodes"))
@@ -864,7 +864,7 @@ fn encoded_records(state: &ShardState) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     (executions, runs)
 }
 
-fn restored_from(state: &ShardState) -> ShardState {
+pub(super) fn restored_from(state: &ShardState) -> ShardState {
     // Round-trip through the persisted encoding, as a restarted node would.
     let executions: Vec<MutableState> = state
         .executions()
