@@ -11,23 +11,49 @@ use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tokio::sync::{Semaphore, oneshot};
 use tonic::transport::Channel;
 
+type Client = WorkflowServiceClient<Channel>;
+
+/// `HOST:PORT` → `http://HOST:PORT`; an address with a scheme is kept as it is.
+fn endpoint(addr: &str) -> String {
+    let addr = addr.trim();
+    if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// One client per address, in the order given.
+async fn connect(addrs: &[String]) -> anyhow::Result<Vec<Client>> {
+    let mut clients = Vec::new();
+    for addr in addrs.iter().filter(|a| !a.trim().is_empty()) {
+        let endpoint = endpoint(addr);
+        let channel = Channel::from_shared(endpoint.clone())?
+            .connect()
+            .await
+            .map_err(|e| anyhow::anyhow!("connect to {endpoint}: {e}"))?;
+        clients.push(WorkflowServiceClient::new(channel).max_decoding_message_size(64 << 20));
+    }
+    anyhow::ensure!(!clients.is_empty(), "no --addr given");
+    Ok(clients)
+}
+
 pub async fn run(options: Options) -> anyhow::Result<String> {
-    let channel = Channel::from_shared(options.addr.clone())?
-        .connect()
-        .await?;
-    let client = WorkflowServiceClient::new(channel).max_decoding_message_size(64 << 20);
+    let clients = connect(&options.addr).await?;
+    // The i-th start and the i-th poller pair use address i mod N.
+    let pick = |i: usize| clients[i % clients.len()].clone();
     let queue = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let done: Completions = Arc::default();
     let mut pollers = Vec::new();
-    for _ in 0..options.pollers {
+    for i in 0..options.pollers {
         pollers.push(tokio::spawn(workflow_poller(
-            client.clone(),
+            pick(i),
             options.namespace.clone(),
             queue.clone(),
             Arc::clone(&done),
         )));
         pollers.push(tokio::spawn(activity_poller(
-            client.clone(),
+            pick(i),
             options.namespace.clone(),
             queue.clone(),
         )));
@@ -37,7 +63,7 @@ pub async fn run(options: Options) -> anyhow::Result<String> {
     let mut runs = Vec::new();
     for i in 0..options.workflows {
         let permit = Arc::clone(&limit).acquire_owned().await?;
-        let mut client = client.clone();
+        let mut client = pick(i);
         let (namespace, queue, done) =
             (options.namespace.clone(), queue.clone(), Arc::clone(&done));
         runs.push(tokio::spawn(async move {
@@ -87,11 +113,18 @@ pub async fn run(options: Options) -> anyhow::Result<String> {
     for poller in pollers {
         poller.abort();
     }
-    Ok(report(&options, &mut latencies, failed, elapsed))
+    Ok(report(
+        &options,
+        clients.len(),
+        &mut latencies,
+        failed,
+        elapsed,
+    ))
 }
 
 fn report(
     options: &Options,
+    nodes: usize,
     latencies: &mut [Duration],
     failed: usize,
     elapsed: Duration,
@@ -105,7 +138,8 @@ fn report(
         latencies[index].as_secs_f64() * 1000.0
     };
     format!(
-        "workflows={} concurrency={} completed={} failed={} elapsed_s={:.2} workflows_per_s={:.1} p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        "nodes={} workflows={} concurrency={} completed={} failed={} elapsed_s={:.2} workflows_per_s={:.1} p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        nodes,
         options.workflows,
         options.concurrency,
         latencies.len(),
@@ -116,4 +150,16 @@ fn report(
         pct(0.99),
         pct(1.0),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint;
+
+    #[test]
+    fn endpoint_adds_http_only_without_a_scheme() {
+        assert_eq!(endpoint("127.0.0.1:7233"), "http://127.0.0.1:7233");
+        assert_eq!(endpoint(" http://h:1 "), "http://h:1");
+        assert_eq!(endpoint("https://h:1"), "https://h:1");
+    }
 }
