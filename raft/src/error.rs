@@ -18,10 +18,21 @@ pub enum RaftError {
     /// Creating the cluster's metadata failed.
     #[error("bootstrap: {0}")]
     Bootstrap(String),
+    /// The data dir belongs to another node, or its identity file is unreadable.
+    #[error("node identity: {0}")]
+    Identity(String),
+    /// Peers belong to another cluster than this data dir (or answer for another node id).
+    #[error("cluster mismatch: {0}")]
+    ClusterMismatch(String),
+    /// The peer address could not be served or a peer could not be reached in time.
+    #[error("peer transport: {0}")]
+    Transport(String),
 }
 
-/// Why a proposal has no engine reply, classified the way a Jepsen checker needs it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a proposal has no engine reply, classified the way a Jepsen checker needs it. Also the
+/// answer of a read barrier that could not be established (then nothing was applied at all).
+/// Serializable: a leader answers a forwarded proposal with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ProposeError {
     /// Definitely not applied: this node is not the group's leader (or does not host the group).
     /// `leader` is the leader this node knows of, if any.

@@ -6,9 +6,11 @@ use crate::log_store::GroupLogStore;
 use crate::network::{GroupNetworkFactory, RaftTransport};
 use crate::observer::ApplyObserver;
 use crate::outbox::{MessageRouter, OutboxSource};
+use crate::peer::forward::Forwarder;
+use crate::peer::host::Unstamped;
 use crate::state_machine::{ApplyHooks, GroupState, GroupStateMachine, SharedState};
 use crate::timer::{BoxFuture, Fired, TimerHost, TimerSignal};
-use crate::types::{GroupRaft, Proposal, ProposalReply, TypeConfig};
+use crate::types::{GroupRaft, Proposal, ProposalReply, TypeConfig, Written};
 use openraft::error::{ClientWriteError, RaftError as OpenraftError};
 use openraft::type_config::async_runtime::watch::WatchReceiver;
 use openraft::{BasicNode, RaftMetrics, ServerState};
@@ -135,12 +137,28 @@ impl Group {
             })
     }
 
+    /// Is this node the group's leader with everything committed applied?
+    pub fn is_ready_leader(&self, node_id: u64) -> bool {
+        is_ready_leader(&self.raft.metrics().borrow_watched(), node_id)
+    }
+
     /// Proposes and waits for the applied reply.
     pub async fn write(
         &self,
         proposal: Proposal,
         timeout: Duration,
     ) -> Result<ProposalReply, ProposeError> {
+        self.write_indexed(proposal, timeout)
+            .await
+            .map(|written| written.reply)
+    }
+
+    /// [`Group::write`], also answering the log index the proposal was applied at.
+    pub async fn write_indexed(
+        &self,
+        proposal: Proposal,
+        timeout: Duration,
+    ) -> Result<Written, ProposeError> {
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, self.raft.client_write(proposal)).await;
         metrics::histogram!("perdura_raft_commit_seconds", "group" => self.id.0.to_string())
@@ -149,7 +167,10 @@ impl Group {
             Err(_) => Err(ProposeError::Indeterminate(format!(
                 "no reply within {timeout:?}"
             ))),
-            Ok(Ok(response)) => Ok(response.data),
+            Ok(Ok(response)) => Ok(Written {
+                reply: response.data,
+                index: response.log_id.index,
+            }),
             Ok(Err(OpenraftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
                 Err(ProposeError::NotLeader {
                     leader: forward.leader_id,
@@ -232,7 +253,7 @@ impl Group {
 
 /// Leader of the group, an entry of its own term is applied and everything it knows committed is
 /// applied: every entry committed by earlier leaders (or before a restart) is in the state.
-fn is_ready_leader(m: &RaftMetrics<TypeConfig>, node_id: u64) -> bool {
+pub(crate) fn is_ready_leader(m: &RaftMetrics<TypeConfig>, node_id: u64) -> bool {
     let Some(applied) = m.last_applied.as_ref() else {
         return false;
     };
@@ -309,12 +330,15 @@ impl OutboxSource for ShardOutboxSource {
     }
 }
 
-/// Proposes to the workflow groups of this node (the [`MessageRouter`] of a single node).
+/// Proposes to the workflow groups: on a single node directly, in a cluster through the
+/// [`Forwarder`] (to wherever the group's leader is). The outbox drivers' [`MessageRouter`].
 pub(crate) struct LocalRouter {
     pub meta: Arc<Group>,
     pub shards: BTreeMap<GroupId, Arc<Group>>,
     pub clock: Arc<dyn Clock>,
     pub timeout: Duration,
+    /// Set in a cluster.
+    pub forward: Option<Arc<Forwarder>>,
 }
 
 impl LocalRouter {
@@ -338,6 +362,16 @@ impl LocalRouter {
             .shards
             .get(&group)
             .ok_or(ProposeError::NotLeader { leader: None })?;
+        if let Some(forward) = &self.forward {
+            // Boxed: the forwarding future is large, and API handlers await it inline.
+            let forwarded = Box::pin(forward.propose(group, Unstamped::Shard(kind)));
+            return match forwarded.await? {
+                ProposalReply::Shard(reply) => Ok(reply),
+                other => Err(ProposeError::Indeterminate(format!(
+                    "unexpected reply {other:?}"
+                ))),
+            };
+        }
         let command = ShardCommand {
             now_ms: self.clock.now_ms(),
             kind,

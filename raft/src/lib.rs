@@ -23,6 +23,8 @@
 //!   built, and installing one is a single synced write of the group's whole range.
 //! * All writes of one group's log go through one FIFO writer, in openraft's order.
 
+pub mod cluster;
+mod digest;
 pub mod error;
 pub mod fork;
 mod group;
@@ -31,17 +33,20 @@ pub mod multi;
 pub mod network;
 pub mod observer;
 pub mod outbox;
+pub mod peer;
 pub mod records;
 pub mod snapshot;
 pub mod state_machine;
 pub mod timer;
 pub mod types;
 
+pub use cluster::ClusterConfig;
 pub use error::{ProposeError, RaftError};
 pub use group::{Clock, SystemClock};
 pub use log_store::GroupLogStore;
 pub use multi::{
-    DEFAULT_NAMESPACE_RETENTION_MS, DEFAULT_SHARD_GROUPS, MultiRaft, RaftConfig, RaftTuning,
+    DEFAULT_NAMESPACE_RETENTION_MS, DEFAULT_SHARD_GROUPS, MultiRaft, RaftConfig, RaftTiming,
+    RaftTuning,
 };
 pub use network::{LoopbackTransport, NoPeers, RaftTransport};
 pub use observer::{ApplyObserver, NoopObserver};

@@ -7,10 +7,14 @@ use crate::group::{
 use crate::network::{NoPeers, RaftTransport};
 use crate::observer::ApplyObserver;
 use crate::outbox::OutboxDriver;
+use crate::peer::client::{GrpcTransport, PeerTimeouts};
+use crate::peer::forward::Forwarder;
+use crate::peer::host::{PeerHost, Unstamped};
+use crate::peer::stats::{PeerStats, TrafficTable};
 use crate::records;
 use crate::state_machine::GroupState;
 use crate::timer::run_timer_driver;
-use crate::types::{Proposal, ProposalReply};
+use crate::types::{LogId, Proposal, ProposalReply};
 use openraft::SnapshotPolicy;
 use perdura_engine::{
     EngineError, ExecutionKey, GroupId, MetaCommand, MetaReply, MetaState, NamespaceRecord,
@@ -52,6 +56,30 @@ impl RaftConfig {
     }
 }
 
+/// Raft timing in milliseconds (openraft's heartbeat interval and election timeout range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RaftTiming {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+}
+
+impl RaftTiming {
+    /// A single node: nobody to send heartbeats to, so short timeouts cost nothing.
+    pub const DEV: RaftTiming = RaftTiming {
+        heartbeat_interval_ms: 50,
+        election_timeout_min_ms: 150,
+        election_timeout_max_ms: 300,
+    };
+    /// A cluster: 4 heartbeats/s per idle group and follower; a dead leader is replaced within
+    /// 1–2 s plus one election round (see `docs/design/004-multi-raft-transport.md`).
+    pub const CLUSTER: RaftTiming = RaftTiming {
+        heartbeat_interval_ms: 250,
+        election_timeout_min_ms: 1000,
+        election_timeout_max_ms: 2000,
+    };
+}
+
 /// Knobs with production defaults; tests shrink them.
 #[derive(Clone)]
 pub struct RaftTuning {
@@ -70,6 +98,14 @@ pub struct RaftTuning {
     /// Run the outbox drivers (cross-execution delivery). Tests turn it off to stage a delivery
     /// that stopped half-way.
     pub deliver_outbox: bool,
+    /// Raft timing; `None` = [`RaftTiming::DEV`] for a single node, [`RaftTiming::CLUSTER`] for a
+    /// cluster.
+    pub timing: Option<RaftTiming>,
+    /// How often each node of a cluster checks whether it leads more than its share of the
+    /// workflow groups (and hands one over).
+    pub balance_interval: Duration,
+    /// Timeouts of the peer client (cluster only).
+    pub peer_timeouts: PeerTimeouts,
 }
 
 impl Default for RaftTuning {
@@ -82,39 +118,112 @@ impl Default for RaftTuning {
             clock: Arc::new(SystemClock),
             transport: Arc::new(NoPeers),
             deliver_outbox: true,
+            timing: None,
+            balance_interval: Duration::from_secs(3),
+            peer_timeouts: PeerTimeouts::default(),
         }
     }
 }
 
 /// Every Raft group of this node: group 0 (meta) and the workflow groups.
 pub struct MultiRaft {
-    node_id: u64,
-    db: Arc<Db>,
-    writer: Arc<LogWriter>,
-    meta: Arc<Group>,
-    shards: BTreeMap<GroupId, Arc<Group>>,
-    router: Arc<LocalRouter>,
-    propose_timeout: Duration,
-    closed: AtomicBool,
-    shutdown_tx: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) node_id: u64,
+    pub(crate) db: Arc<Db>,
+    pub(crate) writer: Arc<LogWriter>,
+    pub(crate) meta: Arc<Group>,
+    pub(crate) shards: BTreeMap<GroupId, Arc<Group>>,
+    pub(crate) router: Arc<LocalRouter>,
+    pub(crate) propose_timeout: Duration,
+    pub(crate) closed: AtomicBool,
+    pub(crate) shutdown_tx: watch::Sender<bool>,
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The peer side of a cluster node; `None` on a single node.
+    pub(crate) cluster: Option<ClusterParts>,
 }
 
-fn openraft_config(tuning: &RaftTuning) -> Result<Arc<openraft::Config>, RaftError> {
-    let config = openraft::Config {
+/// What a cluster node has beyond a single node.
+pub(crate) struct ClusterParts {
+    pub host: Arc<PeerHost>,
+    pub forward: Arc<Forwarder>,
+    pub transport: Arc<GrpcTransport>,
+    pub stats: Arc<PeerStats>,
+    pub peer_addr: std::net::SocketAddr,
+    /// The peer server; stopped (gracefully, then aborted) at shutdown.
+    pub server: Mutex<Option<JoinHandle<()>>>,
+    pub server_stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl ClusterParts {
+    /// Stops the peer service (closing peer connections, so peers reconnect to whatever serves
+    /// the address next) and forgets the groups.
+    pub async fn stop_server(&self) {
+        let stop = self
+            .server_stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut server) = server
+            && tokio::time::timeout(Duration::from_secs(2), &mut server)
+                .await
+                .is_err()
+        {
+            server.abort();
+            let _ = server.await;
+        }
+        self.host.clear();
+    }
+}
+
+/// Cluster-mode openraft settings on top of the timing: heartbeats suppressed while replication
+/// traffic already proves liveness, and Pre-Vote, so a returning node does not depose a healthy
+/// leader.
+pub(crate) struct ClusterRaftOptions;
+
+pub(crate) fn openraft_config(
+    tuning: &RaftTuning,
+    cluster: Option<ClusterRaftOptions>,
+) -> Result<Arc<openraft::Config>, RaftError> {
+    let default_timing = if cluster.is_some() {
+        RaftTiming::CLUSTER
+    } else {
+        RaftTiming::DEV
+    };
+    let timing = tuning.timing.unwrap_or(default_timing);
+    let mut config = openraft::Config {
         cluster_name: "perdura".into(),
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
+        heartbeat_interval: timing.heartbeat_interval_ms,
+        election_timeout_min: timing.election_timeout_min_ms,
+        election_timeout_max: timing.election_timeout_max_ms,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(tuning.snapshot_every_logs),
         max_in_snapshot_log_to_keep: tuning.logs_kept_after_snapshot,
         ..Default::default()
     };
+    if cluster.is_some() {
+        // heartbeat + min interval + one tick must stay below the election timeout.
+        let spare = timing
+            .election_timeout_min_ms
+            .saturating_sub(timing.heartbeat_interval_ms * 3 / 2);
+        config.heartbeat_min_interval = Some(timing.heartbeat_interval_ms.min(spare));
+        config.enable_pre_vote = Some(true);
+    }
     let config = config.validate().map_err(|e| RaftError::Raft {
         group: GroupId::META,
         detail: e.to_string(),
     })?;
     Ok(Arc::new(config))
+}
+
+/// A node's storage and started groups, before their drivers run.
+pub(crate) struct NodeParts {
+    pub node_id: u64,
+    pub db: Arc<Db>,
+    pub writer: Arc<LogWriter>,
+    pub meta: Arc<Group>,
+    pub shards: BTreeMap<GroupId, Arc<Group>>,
 }
 
 impl MultiRaft {
@@ -143,7 +252,7 @@ impl MultiRaft {
             node_id: config.node_id,
             db: db.clone(),
             writer: writer.clone(),
-            config: openraft_config(&tuning)?,
+            config: openraft_config(&tuning, None)?,
             transport: tuning.transport.clone(),
             observer: observer.clone(),
         };
@@ -165,16 +274,46 @@ impl MultiRaft {
             group.initialize_single_node(config.node_id).await?;
             shards.insert(id, group);
         }
+        let parts = NodeParts {
+            node_id: config.node_id,
+            db,
+            writer,
+            meta,
+            shards,
+        };
+        let raft = MultiRaft::assemble(parts, observer, &tuning, None);
+        // Every workflow group has told the observer it is led here before `open` returns.
+        for group in raft.shards.values() {
+            group.wait_reported_leader(tuning.startup_timeout).await?;
+        }
+        Ok(raft)
+    }
+
+    /// Starts the drivers of every group (leadership watchers, timer and outbox drivers; the
+    /// leader balancer in a cluster) and builds the router.
+    pub(crate) fn assemble(
+        parts: NodeParts,
+        observer: Arc<dyn ApplyObserver>,
+        tuning: &RaftTuning,
+        cluster: Option<ClusterParts>,
+    ) -> Arc<MultiRaft> {
+        let NodeParts {
+            node_id,
+            db,
+            writer,
+            meta,
+            shards,
+        } = parts;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(meta.clone().watch_leadership(
-            config.node_id,
+            node_id,
             None,
             shutdown_rx.clone(),
         )));
         for group in shards.values() {
             let watcher = group.clone().watch_leadership(
-                config.node_id,
+                node_id,
                 Some(observer.clone()),
                 shutdown_rx.clone(),
             );
@@ -197,6 +336,7 @@ impl MultiRaft {
             shards: shards.clone(),
             clock: tuning.clock.clone(),
             timeout: tuning.propose_timeout,
+            forward: cluster.as_ref().map(|c| c.forward.clone()),
         });
         if tuning.deliver_outbox {
             for group in shards.values() {
@@ -213,12 +353,17 @@ impl MultiRaft {
                 ));
             }
         }
-        // Every workflow group has told the observer it is led here before `open` returns.
-        for group in shards.values() {
-            group.wait_reported_leader(tuning.startup_timeout).await?;
+        if cluster.is_some() {
+            let balancer = crate::cluster::balance::LeaderBalancer {
+                node_id,
+                meta: meta.clone(),
+                shards: shards.values().cloned().collect(),
+                interval: tuning.balance_interval,
+            };
+            tasks.push(tokio::spawn(balancer.run(shutdown_rx.clone())));
         }
-        Ok(Arc::new(MultiRaft {
-            node_id: config.node_id,
+        Arc::new(MultiRaft {
+            node_id,
             db,
             writer,
             meta,
@@ -228,7 +373,8 @@ impl MultiRaft {
             closed: AtomicBool::new(false),
             shutdown_tx,
             tasks: Mutex::new(tasks),
-        }))
+            cluster,
+        })
     }
 
     pub fn node_id(&self) -> u64 {
@@ -267,7 +413,96 @@ impl MultiRaft {
         if self.closed.load(Ordering::Acquire) {
             return Err(ProposeError::Shutdown);
         }
-        propose_meta_to(&self.meta, command, self.propose_timeout).await
+        let Some(cluster) = &self.cluster else {
+            return propose_meta_to(&self.meta, command, self.propose_timeout).await;
+        };
+        // Boxed: the forwarding future is large, and API handlers await it inline.
+        let forwarded = Box::pin(
+            cluster
+                .forward
+                .propose(GroupId::META, Unstamped::Meta(command)),
+        );
+        match forwarded.await? {
+            ProposalReply::Meta(reply) => Ok(reply),
+            other => Err(ProposeError::Indeterminate(format!(
+                "unexpected reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Makes the next local read of `group` linearizable: when it returns `Ok`, every write
+    /// acknowledged by any node before the call is applied on this node. On a single node
+    /// (always the leader, and a reply is sent only after the local apply) it returns at once.
+    /// In a cluster it is ReadIndex: the leader — this node or the one it asks over the peer
+    /// connection — confirms its leadership with a quorum, and this node waits until it has
+    /// applied up to the leader's read index. Errors (no leader, no quorum within the propose
+    /// timeout) mean nothing may be read; the API answers them UNAVAILABLE.
+    pub async fn read_barrier(&self, group: GroupId) -> Result<(), ProposeError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ProposeError::Shutdown);
+        }
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        if group != GroupId::META && !self.shards.contains_key(&group) {
+            return Err(ProposeError::NotLeader { leader: None });
+        }
+        Box::pin(cluster.forward.read_barrier(group)).await
+    }
+
+    /// A digest of a group's applied state: its last applied log id and a 64-bit FNV-1a hash of
+    /// every state record of the group (keys and values, in key order; the applied record
+    /// itself excluded), read under the state lock so the two belong together. Replicas that
+    /// applied the same log id have the same hash.
+    pub fn group_digest(&self, group: GroupId) -> Result<(Option<LogId>, u64), RaftError> {
+        let target = if group == GroupId::META {
+            &self.meta
+        } else {
+            self.shards
+                .get(&group)
+                .ok_or(RaftError::UnknownGroup(group))?
+        };
+        let _state = target
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(crate::digest::group_digest(&self.db, group)?)
+    }
+
+    /// Peer messages and bytes this node sent, by group and kind (empty on a single node).
+    pub fn peer_traffic(&self) -> TrafficTable {
+        self.cluster
+            .as_ref()
+            .map(|c| c.stats.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// The address the peer service listens on (cluster only).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.cluster.as_ref().map(|c| c.peer_addr)
+    }
+
+    /// Sets or changes the peer address of `node` (for membership changes; cluster only).
+    pub fn set_peer_addr(&self, node: u64, addr: String) {
+        if let Some(cluster) = &self.cluster {
+            cluster.transport.set_peer_addr(node, addr);
+        }
+    }
+
+    /// The peer addresses this node knows (cluster only; empty on a single node).
+    pub fn peer_addrs(&self) -> BTreeMap<u64, String> {
+        self.cluster
+            .as_ref()
+            .map(|c| c.transport.peer_addrs())
+            .unwrap_or_default()
+    }
+
+    /// The current leader of a group as this node knows it.
+    pub fn leader_of(&self, group: GroupId) -> Option<u64> {
+        let raft = self.raft(group)?;
+        let metrics = raft.metrics();
+        openraft::type_config::async_runtime::watch::WatchReceiver::borrow_watched(&metrics)
+            .current_leader
     }
 
     /// Reads a workflow group's applied state; `None` = unknown group.
@@ -339,6 +574,9 @@ impl MultiRaft {
                 tracing::warn!(group = %group.id, error = %e, "raft shutdown failed");
             }
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.stop_server().await;
+        }
         self.writer.shutdown();
         // openraft drops its storage handles on its own tasks, shortly after `shutdown` returns.
         // Wait for them, so that dropping this `MultiRaft` closes the database (and releases its
@@ -368,7 +606,7 @@ async fn propose_meta_to(
 
 /// Writes the cluster's first metadata if it is absent. Idempotent in the engine too: a second
 /// `Bootstrap` (e.g. after a crash between commit and apply) changes nothing.
-async fn bootstrap_meta(
+pub(crate) async fn bootstrap_meta(
     meta: &Group,
     config: &RaftConfig,
     tuning: &RaftTuning,

@@ -10,14 +10,15 @@ use crate::types::{Snapshot, SnapshotData, TypeConfig, Vote};
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, OptionalSend, RaftNetworkV2};
 use perdura_engine::GroupId;
 use std::future::Future;
 use std::sync::Arc;
 
-type Rpc<'a, T> = BoxFuture<'a, Result<T, RPCError<TypeConfig>>>;
+pub(crate) type Rpc<'a, T> = BoxFuture<'a, Result<T, RPCError<TypeConfig>>>;
 
 /// Delivers one group's Raft RPCs to a peer node. Implementations own connection management;
 /// errors use openraft's classification (`Unreachable` asks openraft to back off).
@@ -44,6 +45,30 @@ pub trait RaftTransport: Send + Sync + 'static {
         vote: Vote,
         snapshot: Snapshot,
     ) -> BoxFuture<'_, Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>>>;
+
+    /// A Pre-Vote round. The default grants, as openraft does for a network without Pre-Vote.
+    fn pre_vote(
+        &self,
+        _target: u64,
+        _group: GroupId,
+        rpc: VoteRequest<TypeConfig>,
+    ) -> Rpc<'_, VoteResponse<TypeConfig>> {
+        Box::pin(async move { Ok(VoteResponse::new(rpc.vote, None, true)) })
+    }
+
+    /// Asks `target` to take over the group's leadership. The default cannot deliver it.
+    fn transfer_leader(
+        &self,
+        target: u64,
+        _group: GroupId,
+        _rpc: TransferLeaderRequest<TypeConfig>,
+    ) -> Rpc<'_, TransferLeaderResponse<TypeConfig>> {
+        Box::pin(async move { Err(RPCError::Unreachable(unreachable(target))) })
+    }
+
+    /// openraft met `node` with address `addr` in a membership config; a transport that has no
+    /// address for it yet may use this one.
+    fn learn_addr(&self, _node: u64, _addr: &str) {}
 }
 
 /// The transport of a single-node cluster: there is nobody to talk to.
@@ -107,7 +132,8 @@ pub struct GroupNetwork {
 impl RaftNetworkFactory<TypeConfig> for GroupNetworkFactory {
     type Network = GroupNetwork;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> GroupNetwork {
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> GroupNetwork {
+        self.transport.learn_addr(target, &node.addr);
         GroupNetwork {
             group: self.group,
             target,
@@ -135,6 +161,24 @@ impl RaftNetworkV2<TypeConfig> for GroupNetwork {
         _option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.transport.vote(self.target, self.group, rpc).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.transport.pre_vote(self.target, self.group, rpc).await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.transport
+            .transfer_leader(self.target, self.group, rpc)
+            .await
     }
 
     async fn full_snapshot(
@@ -210,6 +254,34 @@ impl RaftTransport for LoopbackTransport {
         Box::pin(async move {
             let raft = self.peer(target, group)?;
             raft.vote(rpc)
+                .await
+                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        })
+    }
+
+    fn pre_vote(
+        &self,
+        target: u64,
+        group: GroupId,
+        rpc: VoteRequest<TypeConfig>,
+    ) -> Rpc<'_, VoteResponse<TypeConfig>> {
+        Box::pin(async move {
+            let raft = self.peer(target, group)?;
+            raft.pre_vote(rpc)
+                .await
+                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        })
+    }
+
+    fn transfer_leader(
+        &self,
+        target: u64,
+        group: GroupId,
+        rpc: TransferLeaderRequest<TypeConfig>,
+    ) -> Rpc<'_, TransferLeaderResponse<TypeConfig>> {
+        Box::pin(async move {
+            let raft = self.peer(target, group)?;
+            raft.handle_transfer_leader(rpc)
                 .await
                 .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
         })

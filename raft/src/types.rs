@@ -46,6 +46,13 @@ pub enum ProposalReply {
     Blank,
 }
 
+/// An applied proposal: the reply and the log index it was applied at.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Written {
+    pub reply: ProposalReply,
+    pub index: u64,
+}
+
 openraft::declare_raft_types!(
     /// The openraft type configuration of every Perdura group.
     pub TypeConfig:

@@ -1,0 +1,386 @@
+//! Three MultiRaft nodes in one process over real gRPC on 127.0.0.1: bootstrap, forwarding,
+//! read barriers, failover, catch-up, leader balancing and identity checks.
+
+mod common;
+
+use common::{Recorder, register};
+use perdura_engine::{ExecutionKey, GroupId, MetaReply, ShardCommandKind, ShardReply};
+use perdura_raft::cluster::identity;
+use perdura_raft::{ClusterConfig, MultiRaft, RaftError, RaftTiming, RaftTuning};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use temporalio_protos::temporal::api::common::v1::WorkflowType;
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
+use tokio::net::TcpListener;
+
+const GROUPS: u32 = 6;
+
+fn tuning() -> RaftTuning {
+    RaftTuning {
+        propose_timeout: Duration::from_secs(10),
+        startup_timeout: Duration::from_secs(20),
+        timing: Some(RaftTiming {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1000,
+        }),
+        balance_interval: Duration::from_millis(300),
+        ..RaftTuning::default()
+    }
+}
+
+fn config(node: u64, dir: &Path, addrs: &BTreeMap<u64, String>) -> ClusterConfig {
+    ClusterConfig {
+        node_id: node,
+        data_dir: dir.to_path_buf(),
+        shard_groups: GROUPS,
+        peer_addr: addrs[&node].parse().expect("socket address"),
+        initial_cluster: addrs.clone(),
+    }
+}
+
+/// Binds `addr` again after its node stopped (the port may linger for a moment).
+async fn rebind(addr: &str) -> TcpListener {
+    for _ in 0..100 {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            return listener;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cannot bind {addr} again");
+}
+
+async fn open(
+    node: u64,
+    dir: &Path,
+    addrs: &BTreeMap<u64, String>,
+    listener: TcpListener,
+) -> Result<Arc<MultiRaft>, RaftError> {
+    MultiRaft::open_cluster_on(
+        config(node, dir, addrs),
+        listener,
+        Arc::new(Recorder::default()),
+        tuning(),
+    )
+    .await
+}
+
+struct Cluster {
+    addrs: BTreeMap<u64, String>,
+    dirs: BTreeMap<u64, tempfile::TempDir>,
+    nodes: BTreeMap<u64, Arc<MultiRaft>>,
+}
+
+impl Cluster {
+    /// Starts three nodes concurrently (each waits for a quorum to join).
+    async fn start() -> Cluster {
+        let mut listeners = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
+        for node in 1..=3u64 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            addrs.insert(node, listener.local_addr().expect("local addr").to_string());
+            listeners.insert(node, listener);
+        }
+        let dirs: BTreeMap<u64, tempfile::TempDir> = (1..=3)
+            .map(|n| (n, tempfile::tempdir().expect("tempdir")))
+            .collect();
+        let mut opening = Vec::new();
+        for (node, listener) in listeners {
+            let dir = dirs[&node].path().to_path_buf();
+            let addrs = addrs.clone();
+            opening.push(tokio::spawn(async move {
+                (node, open(node, &dir, &addrs, listener).await)
+            }));
+        }
+        let mut nodes = BTreeMap::new();
+        for task in opening {
+            let (node, raft) = task.await.expect("open task");
+            nodes.insert(node, raft.expect("node opens"));
+        }
+        Cluster { addrs, dirs, nodes }
+    }
+
+    async fn restart(&mut self, node: u64) {
+        let listener = rebind(&self.addrs[&node]).await;
+        let raft = open(node, self.dirs[&node].path(), &self.addrs, listener)
+            .await
+            .expect("node reopens");
+        self.nodes.insert(node, raft);
+    }
+
+    async fn stop(&mut self, node: u64) {
+        let raft = self.nodes.remove(&node).expect("running node");
+        raft.shutdown().await;
+    }
+
+    /// The leader of `group` once every running node agrees on one that is running.
+    async fn leader(&self, group: GroupId) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let seen: Vec<Option<u64>> = self.nodes.values().map(|n| n.leader_of(group)).collect();
+            if let Some(Some(leader)) = seen.first()
+                && self.nodes.contains_key(leader)
+                && seen.iter().all(|l| *l == Some(*leader))
+            {
+                return *leader;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no agreed leader of {group}: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn shutdown(self) {
+        for node in self.nodes.values() {
+            node.shutdown().await;
+        }
+    }
+}
+
+fn start(workflow_id: &str) -> ShardCommandKind {
+    let request = StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: workflow_id.into(),
+        workflow_type: Some(WorkflowType {
+            name: "OrderWorkflow".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "orders".into(),
+            ..Default::default()
+        }),
+        identity: "test".into(),
+        request_id: format!("req-{workflow_id}"),
+        ..Default::default()
+    };
+    ShardCommandKind::StartWorkflow {
+        request,
+        run_id: format!("run-{workflow_id}"),
+    }
+}
+
+fn key(workflow_id: &str) -> ExecutionKey {
+    ExecutionKey {
+        namespace: "default".into(),
+        workflow_id: workflow_id.into(),
+        run_id: format!("run-{workflow_id}"),
+    }
+}
+
+fn started(workflow_id: &str) -> Result<ShardReply, perdura_engine::EngineError> {
+    Ok(ShardReply::WorkflowStarted {
+        run_id: format!("run-{workflow_id}"),
+        started: true,
+    })
+}
+
+/// A follower of `group` among the running nodes.
+fn follower(cluster: &Cluster, leader: u64) -> u64 {
+    *cluster
+        .nodes
+        .keys()
+        .find(|n| **n != leader)
+        .expect("a follower")
+}
+
+/// Every running node has applied the same state of `group` (waits for the followers).
+async fn assert_same_digest(cluster: &Cluster, group: GroupId) {
+    for node in cluster.nodes.values() {
+        node.read_barrier(group).await.expect("read barrier");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let digests: Vec<_> = cluster
+            .nodes
+            .values()
+            .map(|n| n.group_digest(group).expect("digest"))
+            .collect();
+        if digests.windows(2).all(|w| w[0] == w[1]) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas of {group} differ: {digests:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn leader_counts(cluster: &Cluster) -> BTreeMap<u64, usize> {
+    let any = cluster.nodes.values().next().expect("a node");
+    let mut counts = BTreeMap::new();
+    for group in any.shard_groups() {
+        if let Some(leader) = any.leader_of(group) {
+            *counts.entry(leader).or_default() += 1;
+        }
+    }
+    counts
+}
+
+async fn wait_balanced(cluster: &Cluster) -> BTreeMap<u64, usize> {
+    let cap = (GROUPS as usize).div_ceil(3) + 1;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts = leader_counts(cluster);
+        let all_led = counts.values().sum::<usize>() == GROUPS as usize;
+        if all_led && counts.len() == 3 && counts.values().all(|c| *c <= cap) {
+            return counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leaders not balanced: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_bootstrap_forward_fail_over_and_catch_up() {
+    let mut cluster = Cluster::start().await;
+
+    // One bootstrap: every node has the same cluster id, in its identity file too.
+    let ids: Vec<Option<String>> = cluster
+        .nodes
+        .values()
+        .map(|n| n.read_meta(|m| m.cluster_id.clone()))
+        .collect();
+    assert!(ids[0].is_some(), "not bootstrapped");
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    for (node, dir) in &cluster.dirs {
+        let identity = identity::read(dir.path()).expect("read").expect("identity");
+        assert_eq!(identity.node_id, *node);
+        assert_eq!(identity.cluster_id, ids[0]);
+    }
+    for node in cluster.nodes.values() {
+        assert_eq!(node.shard_groups().len(), GROUPS as usize);
+    }
+
+    // A meta proposal on a follower of the meta group is applied on all three.
+    let meta_leader = cluster.leader(GroupId::META).await;
+    let meta_follower = follower(&cluster, meta_leader);
+    let reply = cluster.nodes[&meta_follower]
+        .propose_meta(register("from-follower"))
+        .await
+        .expect("forwarded");
+    assert_eq!(reply, Ok(MetaReply::NamespaceRegistered));
+    // The forwarding node has applied its own write when the call returns.
+    assert!(cluster.nodes[&meta_follower].read_meta(|m| m.namespace("from-follower").is_some()));
+
+    // A workflow proposal on a follower of its group is applied on all three.
+    let group = cluster.nodes[&1].group_of("default", "wf-1");
+    let leader = cluster.leader(group).await;
+    let other = follower(&cluster, leader);
+    let reply = cluster.nodes[&other]
+        .propose(group, start("wf-1"))
+        .await
+        .expect("forwarded");
+    assert_eq!(reply, started("wf-1"));
+    // A read barrier on the third node sees the write acknowledged on `other`.
+    let third = *cluster
+        .nodes
+        .keys()
+        .find(|n| **n != leader && **n != other)
+        .expect("third node");
+    cluster.nodes[&third]
+        .read_barrier(group)
+        .await
+        .expect("read barrier");
+    let seen = cluster.nodes[&third].read_shard(group, |s| s.execution(&key("wf-1")).is_some());
+    assert_eq!(
+        seen,
+        Some(true),
+        "the follower read missed an acknowledged write"
+    );
+    assert_same_digest(&cluster, group).await;
+    assert_same_digest(&cluster, GroupId::META).await;
+
+    // Leaders spread over the three nodes.
+    let counts = wait_balanced(&cluster).await;
+    println!("leaders per node after bootstrap: {counts:?}");
+
+    // The leader of the group fails: a new leader is elected and proposals from any remaining
+    // node still succeed through forwarding.
+    let killed = cluster.leader(group).await;
+    cluster.stop(killed).await;
+    let failed_at = Instant::now();
+    let new_leader = cluster.leader(group).await;
+    println!("new leader of {group} after {:?}", failed_at.elapsed());
+    assert_ne!(new_leader, killed);
+    for (i, node) in cluster
+        .nodes
+        .keys()
+        .copied()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("wf-after-{i}");
+        let g = cluster.nodes[&node].group_of("default", &id);
+        let reply = cluster.nodes[&node]
+            .propose(g, start(&id))
+            .await
+            .expect("proposal after failover");
+        assert_eq!(reply, started(&id));
+    }
+    cluster.nodes[&new_leader]
+        .propose_meta(register("during-outage"))
+        .await
+        .expect("meta proposal after failover")
+        .expect("registered");
+
+    // The killed node restarts on its data dir, catches up, and the leaders spread again.
+    cluster.restart(killed).await;
+    for g in cluster.nodes[&killed].shard_groups() {
+        assert_same_digest(&cluster, g).await;
+    }
+    assert_same_digest(&cluster, GroupId::META).await;
+    assert!(
+        cluster.nodes[&killed].read_meta(|m| m.namespace("during-outage").is_some()),
+        "the restarted node missed a write"
+    );
+    let counts = wait_balanced(&cluster).await;
+    println!("leaders per node after the restart: {counts:?}");
+
+    // A data dir of another cluster is refused: a one-node cluster's node 3 cannot join.
+    cluster.stop(3).await;
+    let foreign = tempfile::tempdir().expect("tempdir");
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let alone = BTreeMap::from([(3, listener.local_addr().expect("addr").to_string())]);
+        let node = open(3, foreign.path(), &alone, listener)
+            .await
+            .expect("a one-node cluster opens");
+        node.shutdown().await;
+    }
+    let listener = rebind(&cluster.addrs[&3]).await;
+    let refused = open(3, foreign.path(), &cluster.addrs, listener).await;
+    match refused {
+        Err(RaftError::ClusterMismatch(detail)) => println!("refused: {detail}"),
+        Err(other) => panic!("refused for the wrong reason: {other}"),
+        Ok(_) => panic!("a node of another cluster joined"),
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_of_another_node_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    identity::claim(dir.path(), 1).expect("node 1 claims the dir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addrs = BTreeMap::from([
+        (1, "127.0.0.1:1".to_string()),
+        (2, listener.local_addr().expect("addr").to_string()),
+    ]);
+    let result = open(2, dir.path(), &addrs, listener).await;
+    match result {
+        Err(RaftError::Identity(detail)) => {
+            assert!(detail.contains("belongs to node 1"), "{detail}")
+        }
+        Err(other) => panic!("refused for the wrong reason: {other}"),
+        Ok(_) => panic!("node 2 opened node 1's data dir"),
+    }
+}
