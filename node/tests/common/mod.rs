@@ -149,3 +149,30 @@ pub fn poll_workflow_request(task_queue: &str) -> ws::PollWorkflowTaskQueueReque
         ..Default::default()
     }
 }
+
+/// Runs the binary to its exit (killed after `limit`) and returns its status and stderr.
+pub fn run_to_exit(args: &[&str], limit: Duration) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_perdura"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn perdura");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("perdura {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        pipe.read_to_string(&mut stderr).expect("read stderr");
+    }
+    (status, stderr)
+}
