@@ -14,7 +14,7 @@ use tonic::codec::CompressionEncoding;
 use tracing::{info, warn};
 
 /// How long a graceful shutdown waits for open connections before stopping anyway.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -102,7 +102,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
 
 /// Accepted connections with Nagle's algorithm off: every gRPC reply is a small write that must
 /// leave at once (with Nagle and delayed ACKs each round trip can stall for tens of ms).
-fn incoming(
+pub(crate) fn incoming(
     listener: tokio::net::TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     use tokio_stream::StreamExt;
@@ -132,7 +132,7 @@ async fn register_namespace(raft: &MultiRaft, name: &str) -> anyhow::Result<()> 
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

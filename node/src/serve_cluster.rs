@@ -1,11 +1,121 @@
-//! Runs one node of a multi-node cluster (`perdura server start`).
+//! Runs one node of a multi-node cluster (`perdura server start`): joins the cluster through
+//! [`MultiRaft::open_cluster`] (which serves the peer service on `peer_addr`), then serves the
+//! Temporal frontend and the standard gRPC health service on `grpc_addr` until SIGTERM/SIGINT.
+//!
+//! Health: NOT_SERVING until the node has joined and serves, again NOT_SERVING from the moment
+//! a shutdown begins (so load balancers stop sending before connections close).
 
-use crate::server_config::ServerConfig;
+use crate::serve::{SHUTDOWN_GRACE, incoming, shutdown_signal};
+use crate::server_config::{HostPort, ServerConfig};
+use anyhow::Context;
+use perdura_api::operator::Operator;
+use perdura_api::pb::operatorservice::operator_service_server::OperatorServiceServer;
+use perdura_api::pb::workflowservice::workflow_service_server::WorkflowServiceServer;
+use perdura_api::{Frontend, NodeObserver, limits};
+use perdura_raft::cluster::identity;
+use perdura_raft::{ClusterConfig, MultiRaft, RaftTuning};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tonic::codec::CompressionEncoding;
+use tonic_health::ServingStatus;
+use tracing::{info, warn};
 
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "node {} of cluster {}: cluster mode is not available in this build",
-        config.node_id,
-        config.initial_cluster
-    )
+    let node_id = config.node_id;
+    // Bind the client listener before opening storage: a busy port fails fast and leaves the
+    // data dir untouched.
+    let grpc_addr = resolve(&config.grpc_addr).await?;
+    let listener = tokio::net::TcpListener::bind(grpc_addr)
+        .await
+        .with_context(|| format!("listen on --grpc-addr {grpc_addr}"))?;
+    let peer_addr = resolve(&config.peer_addr).await?;
+    info!(
+        node_id,
+        cluster = %config.initial_cluster,
+        data_dir = %config.data_dir.display(),
+        "Perdura node starting; waiting for a quorum of the cluster"
+    );
+
+    let observer = NodeObserver::new();
+    let cluster = ClusterConfig {
+        node_id,
+        data_dir: config.data_dir.clone(),
+        shard_groups: config.groups,
+        peer_addr,
+        initial_cluster: config
+            .initial_cluster
+            .members()
+            .iter()
+            .map(|(id, address)| (*id, address.to_string()))
+            .collect(),
+    };
+    let raft = MultiRaft::open_cluster(cluster, observer.clone(), RaftTuning::default())
+        .await
+        .with_context(|| format!("node {node_id}: join the cluster"))?;
+    observer.attach(&raft);
+    let frontend = Frontend::new(Arc::clone(&raft), &observer);
+    let cluster_id = identity::read(&config.data_dir)
+        .ok()
+        .flatten()
+        .and_then(|identity| identity.cluster_id)
+        .unwrap_or_else(|| "?".into());
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let workflow_service = WorkflowServiceServer::new(frontend.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES);
+    let operator_service = OperatorServiceServer::new(Operator)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(workflow_service)
+            .add_service(operator_service)
+            .serve_with_incoming_shutdown(incoming(listener), async move {
+                let _ = stop_rx.await;
+            }),
+    );
+    health.set_service_status("", ServingStatus::Serving).await;
+    info!(
+        node_id,
+        %cluster_id,
+        %grpc_addr,
+        %peer_addr,
+        groups = ?raft.shard_groups(),
+        "Perdura node ready"
+    );
+    eprintln!(
+        "Perdura node {node_id} of cluster {cluster_id} serving on {grpc_addr} (peers on {peer_addr}, data dir {})",
+        config.data_dir.display()
+    );
+
+    shutdown_signal().await;
+    info!(node_id, "shutting down");
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    frontend.close();
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(Ok(result)) => result.context("gRPC server")?,
+        Ok(Err(join)) => warn!(error = %join, "gRPC server task failed"),
+        Err(_) => warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them"),
+    }
+    raft.shutdown().await;
+    info!(node_id, "stopped cleanly");
+    Ok(())
+}
+
+/// The socket address a listener binds: an IP literal as is, a host name through DNS (first
+/// answer).
+async fn resolve(address: &HostPort) -> anyhow::Result<SocketAddr> {
+    tokio::net::lookup_host(address.as_str())
+        .await
+        .with_context(|| format!("resolve {address}"))?
+        .next()
+        .with_context(|| format!("{address} resolves to no address"))
 }
