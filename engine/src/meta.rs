@@ -4,7 +4,7 @@ use crate::error::EngineError;
 use crate::ids::GroupId;
 use crate::slots::{SlotMap, SlotRange};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A registered namespace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +80,9 @@ pub struct MetaState {
     /// Splits in progress, by new group. A split stays here from `BeginSplit` until
     /// `FinishSplit`, so an orchestrator that crashed can resume it.
     pub splits: BTreeMap<GroupId, SplitRecord>,
+    /// Every group a split allocated. Such a group starts from the genesis its source's
+    /// `SplitOut` wrote (or from its leader's snapshot) and must never be `initialize`d.
+    pub split_groups: BTreeSet<GroupId>,
 }
 
 impl MetaState {
@@ -145,7 +148,7 @@ impl MetaState {
         let last = map
             .groups()
             .into_iter()
-            .chain(self.splits.keys().copied())
+            .chain(self.split_groups.iter().copied())
             .max()
             .unwrap_or(GroupId::META);
         let split = SplitRecord {
@@ -154,6 +157,7 @@ impl MetaState {
             new_group: GroupId(last.0 + 1),
         };
         self.splits.insert(split.new_group, split);
+        self.split_groups.insert(split.new_group);
         Ok(MetaReply::SplitBegun {
             split,
             already: false,
@@ -300,6 +304,7 @@ mod tests {
             Ok(MetaReply::SplitFinished { already: true })
         );
         assert!(state.splits.is_empty());
+        assert_eq!(state.split_groups, BTreeSet::from([GroupId(3)]));
         let map = state.slot_map.as_ref().expect("bootstrapped");
         assert_eq!(map.ranges_of(GroupId(3)), vec![upper]);
         assert_eq!(

@@ -2,12 +2,14 @@
 //! driver host.
 
 use crate::error::{ProposeError, RaftError};
+use crate::groups::GroupSet;
 use crate::log_store::GroupLogStore;
 use crate::network::{GroupNetworkFactory, RaftTransport};
 use crate::observer::ApplyObserver;
 use crate::outbox::{MessageRouter, OutboxSource};
 use crate::peer::forward::Forwarder;
 use crate::peer::host::Unstamped;
+use crate::split;
 use crate::state_machine::{ApplyHooks, GroupState, GroupStateMachine, SharedState};
 use crate::timer::{BoxFuture, Fired, TimerHost, TimerSignal};
 use crate::types::{GroupRaft, Proposal, ProposalReply, TypeConfig, Written};
@@ -54,6 +56,9 @@ pub(crate) struct GroupContext {
     pub transport: Arc<dyn RaftTransport>,
     pub observer: Arc<dyn ApplyObserver>,
 }
+
+/// How many `SlotMoved` redirections one proposal follows.
+const MAX_SLOT_HOPS: usize = 8;
 
 /// A running group.
 pub(crate) struct Group {
@@ -334,7 +339,7 @@ impl OutboxSource for ShardOutboxSource {
 /// [`Forwarder`] (to wherever the group's leader is). The outbox drivers' [`MessageRouter`].
 pub(crate) struct LocalRouter {
     pub meta: Arc<Group>,
-    pub shards: BTreeMap<GroupId, Arc<Group>>,
+    pub shards: Arc<GroupSet>,
     pub clock: Arc<dyn Clock>,
     pub timeout: Duration,
     /// Set in a cluster.
@@ -344,16 +349,61 @@ pub(crate) struct LocalRouter {
 impl LocalRouter {
     pub fn group_of_slot(&self, namespace: &str, workflow_id: &str) -> GroupId {
         let slot = slot_of(namespace, workflow_id);
-        self.meta
+        let mapped = self
+            .meta
             .read_state(|state| match state {
                 GroupState::Meta(meta) => meta.slot_map.as_ref().and_then(|map| map.group_of(slot)),
                 GroupState::Shard(_) => None,
             })
             // The slot map covers every slot (checked at open); the first group is unreachable.
-            .unwrap_or_else(|| self.shards.keys().next().copied().unwrap_or(GroupId(1)))
+            .unwrap_or_else(|| self.shards.keys().first().copied().unwrap_or(GroupId(1)));
+        // Between a split and its slot-map update the source's record says where the slot went.
+        split::follow_slot(&self.shards, mapped, slot.0)
     }
 
+    /// Proposes to `group`, following `SlotMoved` replies to the group a split moved the
+    /// workflow to (waiting briefly for that group to start and elect its first leader).
     pub async fn propose_shard(
+        &self,
+        mut group: GroupId,
+        kind: ShardCommandKind,
+    ) -> Result<Result<ShardReply, EngineError>, ProposeError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut hops = 0;
+        loop {
+            if !self.shards.contains_key(&group) && split::is_announced(&self.shards, group) {
+                // A group a split created a moment ago: wait for it to start here.
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                split::wait_started(&self.shards, group, left).await;
+            }
+            let reply = self.propose_once(group, kind.clone()).await;
+            let follow = match &reply {
+                Ok(Err(EngineError::SlotMoved { group: to, .. })) if hops < MAX_SLOT_HOPS => {
+                    hops += 1;
+                    Some(*to)
+                }
+                // A running group without a leader (a new group's first election): not applied.
+                Err(ProposeError::NotLeader { leader: None })
+                    if self.shards.contains_key(&group)
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    Some(group)
+                }
+                _ => None,
+            };
+            match follow {
+                None => return reply,
+                Some(next) => {
+                    if next == group {
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                    }
+                    group = next;
+                }
+            }
+        }
+    }
+
+    async fn propose_once(
         &self,
         group: GroupId,
         kind: ShardCommandKind,

@@ -28,6 +28,7 @@ mod digest;
 pub mod error;
 pub mod fork;
 mod group;
+mod groups;
 pub mod log_store;
 pub mod multi;
 pub mod network;
@@ -36,6 +37,7 @@ pub mod outbox;
 pub mod peer;
 pub mod records;
 pub mod snapshot;
+pub mod split;
 pub mod state_machine;
 pub mod timer;
 pub mod types;
@@ -50,6 +52,7 @@ pub use multi::{
 };
 pub use network::{LoopbackTransport, NoPeers, RaftTransport};
 pub use observer::{ApplyObserver, NoopObserver};
+pub use split::SplitError;
 pub use state_machine::{GroupState, GroupStateMachine};
 pub use types::{Proposal, ProposalReply, TypeConfig};
 

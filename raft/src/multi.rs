@@ -11,7 +11,9 @@ use crate::peer::client::{GrpcTransport, PeerTimeouts};
 use crate::peer::forward::Forwarder;
 use crate::peer::host::{PeerHost, Unstamped};
 use crate::peer::stats::{PeerStats, TrafficTable};
+use crate::groups::GroupSet;
 use crate::records;
+use crate::split::{self, SplitParts};
 use crate::state_machine::GroupState;
 use crate::timer::run_timer_driver;
 use crate::types::{LogId, Proposal, ProposalReply};
@@ -131,7 +133,8 @@ pub struct MultiRaft {
     pub(crate) db: Arc<Db>,
     pub(crate) writer: Arc<LogWriter>,
     pub(crate) meta: Arc<Group>,
-    pub(crate) shards: BTreeMap<GroupId, Arc<Group>>,
+    /// The workflow groups; grows when a split creates one.
+    pub(crate) shards: Arc<GroupSet>,
     pub(crate) router: Arc<LocalRouter>,
     pub(crate) propose_timeout: Duration,
     pub(crate) closed: AtomicBool,
@@ -139,6 +142,8 @@ pub struct MultiRaft {
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The peer side of a cluster node; `None` on a single node.
     pub(crate) cluster: Option<ClusterParts>,
+    /// What starting a split-off group at run time needs.
+    pub(crate) split: SplitParts,
 }
 
 /// What a cluster node has beyond a single node.
@@ -224,6 +229,9 @@ pub(crate) struct NodeParts {
     pub writer: Arc<LogWriter>,
     pub meta: Arc<Group>,
     pub shards: BTreeMap<GroupId, Arc<Group>>,
+    /// The context the groups were started with; its observer reports splits to `created`.
+    pub ctx: GroupContext,
+    pub created: tokio::sync::mpsc::UnboundedReceiver<GroupId>,
 }
 
 impl MultiRaft {
@@ -248,13 +256,14 @@ impl MultiRaft {
         std::fs::create_dir_all(&config.data_dir)?;
         let db = Arc::new(Db::open(config.data_dir.join("rocksdb"))?);
         let writer = Arc::new(LogWriter::start(db.clone()));
+        let (split_observer, created) = split::split_observer(observer.clone());
         let ctx = GroupContext {
             node_id: config.node_id,
             db: db.clone(),
             writer: writer.clone(),
             config: openraft_config(&tuning, None)?,
             transport: tuning.transport.clone(),
-            observer: observer.clone(),
+            observer: split_observer,
         };
         let meta = Arc::new(Group::start(&ctx, GroupId::META).await?);
         meta.initialize_single_node(config.node_id).await?;
@@ -267,11 +276,14 @@ impl MultiRaft {
         });
         let slot_map = slot_map
             .ok_or_else(|| RaftError::Bootstrap("the meta state has no slot map".into()))?;
+        let split_groups = split::split_groups(&meta);
 
         let mut shards = BTreeMap::new();
         for id in slot_map.groups() {
             let group = Arc::new(Group::start(&ctx, id).await?);
-            group.initialize_single_node(config.node_id).await?;
+            if !split_groups.contains(&id) {
+                group.initialize_single_node(config.node_id).await?;
+            }
             shards.insert(id, group);
         }
         let parts = NodeParts {
@@ -280,13 +292,23 @@ impl MultiRaft {
             writer,
             meta,
             shards,
+            ctx,
+            created,
         };
         let raft = MultiRaft::assemble(parts, observer, &tuning, None);
+        raft.start_moved_groups().await?;
         // Every workflow group has told the observer it is led here before `open` returns.
         for group in raft.shards.values() {
             group.wait_reported_leader(tuning.startup_timeout).await?;
         }
+        if let Err(e) = raft.resume_splits().await {
+            tracing::warn!(error = %e, "an interrupted group split could not be finished yet");
+        }
         Ok(raft)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Starts the drivers of every group (leadership watchers, timer and outbox drivers; the
@@ -303,6 +325,8 @@ impl MultiRaft {
             writer,
             meta,
             shards,
+            ctx,
+            created,
         } = parts;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -331,9 +355,10 @@ impl MultiRaft {
             );
             tasks.push(tokio::spawn(driver));
         }
+        let shard_set = Arc::new(GroupSet::new(shards.clone()));
         let router = Arc::new(LocalRouter {
             meta: meta.clone(),
-            shards: shards.clone(),
+            shards: shard_set.clone(),
             clock: tuning.clock.clone(),
             timeout: tuning.propose_timeout,
             forward: cluster.as_ref().map(|c| c.forward.clone()),
@@ -362,19 +387,29 @@ impl MultiRaft {
             };
             tasks.push(tokio::spawn(balancer.run(shutdown_rx.clone())));
         }
-        Arc::new(MultiRaft {
+        let raft = Arc::new(MultiRaft {
             node_id,
             db,
             writer,
             meta,
-            shards,
+            shards: shard_set,
             router,
             propose_timeout: tuning.propose_timeout,
             closed: AtomicBool::new(false),
             shutdown_tx,
             tasks: Mutex::new(tasks),
             cluster,
-        })
+            split: SplitParts {
+                ctx,
+                observer,
+                clock: tuning.clock.clone(),
+                deliver_outbox: tuning.deliver_outbox,
+                starting: tokio::sync::Mutex::new(()),
+                genesis: Mutex::default(),
+            },
+        });
+        raft.spawn_group_starter(created);
+        raft
     }
 
     pub fn node_id(&self) -> u64 {
@@ -388,7 +423,7 @@ impl MultiRaft {
 
     /// The workflow groups hosted by this node, ascending.
     pub fn shard_groups(&self) -> Vec<GroupId> {
-        self.shards.keys().copied().collect()
+        self.shards.keys()
     }
 
     /// Stamps `now_ms` from this node's clock (leader time) into a `ShardCommand`, proposes it,
@@ -444,6 +479,13 @@ impl MultiRaft {
         let Some(cluster) = &self.cluster else {
             return Ok(());
         };
+        if group != GroupId::META
+            && !self.shards.contains_key(&group)
+            && split::is_announced(&self.shards, group)
+        {
+            // A group a split created a moment ago: wait for it to start here.
+            split::wait_started(&self.shards, group, self.propose_timeout).await;
+        }
         if group != GroupId::META && !self.shards.contains_key(&group) {
             return Err(ProposeError::NotLeader { leader: None });
         }
@@ -456,7 +498,7 @@ impl MultiRaft {
     /// applied the same log id have the same hash.
     pub fn group_digest(&self, group: GroupId) -> Result<(Option<LogId>, u64), RaftError> {
         let target = if group == GroupId::META {
-            &self.meta
+            self.meta.clone()
         } else {
             self.shards
                 .get(&group)
@@ -507,10 +549,14 @@ impl MultiRaft {
 
     /// Reads a workflow group's applied state; `None` = unknown group.
     pub fn read_shard<R>(&self, group: GroupId, f: impl FnOnce(&ShardState) -> R) -> Option<R> {
-        self.shards.get(&group)?.read_state(|state| match state {
-            GroupState::Shard(shard) => Some(f(shard)),
-            GroupState::Meta(_) => None,
-        })
+        match self.shards.get(&group) {
+            Some(running) => running.read_state(|state| match state {
+                GroupState::Shard(shard) => Some(f(shard)),
+                GroupState::Meta(_) => None,
+            }),
+            // A group a split created a moment ago, whose Raft instance is still starting.
+            None => self.genesis_state(group).map(|state| f(&state)),
+        }
     }
 
     /// Reads the meta group's applied state.
@@ -530,7 +576,10 @@ impl MultiRaft {
         first_event_id: i64,
         max_events: usize,
     ) -> Result<Vec<HistoryEvent>, RaftError> {
-        if !self.shards.contains_key(&group) {
+        // A history asked of the group a split moved the workflow out of is read where it went.
+        let slot = split::workflow_slot(&execution.namespace, &execution.workflow_id);
+        let group = split::follow_slot(&self.shards, group, slot);
+        if !self.shards.contains_key(&group) && !split::has_genesis(&self.db, group) {
             return Err(RaftError::UnknownGroup(group));
         }
         Ok(records::read_history(
@@ -548,11 +597,11 @@ impl MultiRaft {
     }
 
     /// The openraft handle of a group (metrics, snapshots, tests).
-    pub fn raft(&self, group: GroupId) -> Option<&crate::types::GroupRaft> {
+    pub fn raft(&self, group: GroupId) -> Option<crate::types::GroupRaft> {
         if group == GroupId::META {
-            Some(&self.meta.raft)
+            Some(self.meta.raft.clone())
         } else {
-            self.shards.get(&group).map(|g| &g.raft)
+            self.shards.get(&group).map(|g| g.raft.clone())
         }
     }
 
@@ -569,7 +618,7 @@ impl MultiRaft {
                 tracing::warn!(error = %e, "a group task failed");
             }
         }
-        for group in self.shards.values().chain(std::iter::once(&self.meta)) {
+        for group in self.shards.values().iter().chain(std::iter::once(&self.meta)) {
             if let Err(e) = group.raft.shutdown().await {
                 tracing::warn!(group = %group.id, error = %e, "raft shutdown failed");
             }

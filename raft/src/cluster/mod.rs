@@ -162,7 +162,11 @@ impl MultiRaft {
         )
         .await
         {
-            Ok(parts) => Ok(MultiRaft::assemble(parts, observer, &tuning, Some(cluster))),
+            Ok(parts) => {
+                let raft = MultiRaft::assemble(parts, observer, &tuning, Some(cluster));
+                raft.open_cluster_splits().await;
+                Ok(raft)
+            }
             Err(e) => {
                 cluster.stop_server().await;
                 Err(e)
@@ -181,13 +185,14 @@ async fn open_groups(
 ) -> Result<NodeParts, RaftError> {
     let db = Arc::new(Db::open(config.data_dir.join("rocksdb"))?);
     let writer = Arc::new(LogWriter::start(db.clone()));
+    let (split_observer, created) = crate::split::split_observer(observer);
     let ctx = GroupContext {
         node_id: config.node_id,
         db: db.clone(),
         writer: writer.clone(),
         config: openraft_config(tuning, Some(ClusterRaftOptions))?,
         transport: cluster.transport.clone(),
-        observer,
+        observer: split_observer,
     };
     let mut opened = Vec::new();
     match start_and_join(
@@ -207,6 +212,8 @@ async fn open_groups(
             writer,
             meta,
             shards,
+            ctx,
+            created,
         }),
         Err(e) => {
             // Stop whatever started, so that the database closes.
@@ -258,12 +265,17 @@ async fn start_and_join(
             GroupState::Shard(_) => None,
         })
         .ok_or_else(|| RaftError::Bootstrap("the meta state has no slot map".into()))?;
+    let split_groups = crate::split::split_groups(&meta);
     let mut shards = BTreeMap::new();
     for id in slot_map.groups() {
         let group = Arc::new(Group::start(ctx, id).await?);
         opened.push(group.clone());
         cluster.host.register(group.clone());
-        initialize(&group, &members).await?;
+        // A group a split created starts from its genesis or its leader's snapshot; initializing
+        // it here would give it a second, empty history.
+        if !split_groups.contains(&id) {
+            initialize(&group, &members).await?;
+        }
         shards.insert(id, group);
     }
     let left = tuning.startup_timeout.saturating_sub(started.elapsed());
