@@ -4,6 +4,7 @@ use crate::error::{ProposeError, RaftError};
 use crate::group::{
     Clock, Group, GroupContext, LocalRouter, ShardOutboxSource, ShardTimerHost, SystemClock,
 };
+use crate::groups::GroupSet;
 use crate::network::{NoPeers, RaftTransport};
 use crate::observer::ApplyObserver;
 use crate::outbox::OutboxDriver;
@@ -11,7 +12,6 @@ use crate::peer::client::{GrpcTransport, PeerTimeouts};
 use crate::peer::forward::Forwarder;
 use crate::peer::host::{PeerHost, Unstamped};
 use crate::peer::stats::{PeerStats, TrafficTable};
-use crate::groups::GroupSet;
 use crate::records;
 use crate::split::{self, SplitParts};
 use crate::state_machine::GroupState;
@@ -400,7 +400,7 @@ impl MultiRaft {
             tasks: Mutex::new(tasks),
             cluster,
             split: SplitParts {
-                ctx,
+                ctx: Mutex::new(Some(Arc::new(ctx))),
                 observer,
                 clock: tuning.clock.clone(),
                 deliver_outbox: tuning.deliver_outbox,
@@ -618,7 +618,12 @@ impl MultiRaft {
                 tracing::warn!(error = %e, "a group task failed");
             }
         }
-        for group in self.shards.values().iter().chain(std::iter::once(&self.meta)) {
+        for group in self
+            .shards
+            .values()
+            .iter()
+            .chain(std::iter::once(&self.meta))
+        {
             if let Err(e) = group.raft.shutdown().await {
                 tracing::warn!(group = %group.id, error = %e, "raft shutdown failed");
             }
@@ -626,6 +631,11 @@ impl MultiRaft {
         if let Some(cluster) = &self.cluster {
             cluster.stop_server().await;
         }
+        self.split
+            .ctx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         self.writer.shutdown();
         // openraft drops its storage handles on its own tasks, shortly after `shutdown` returns.
         // Wait for them, so that dropping this `MultiRaft` closes the database (and releases its

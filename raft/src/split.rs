@@ -81,8 +81,9 @@ impl ApplyObserver for SplitObserver {
 
 /// What the node keeps to start groups after `open`.
 pub(crate) struct SplitParts {
-    /// The context the open groups were started with (its observer is the [`SplitObserver`]).
-    pub ctx: GroupContext,
+    /// The context the open groups were started with (its observer is the [`SplitObserver`]);
+    /// taken at shutdown, so that it does not keep the database open.
+    pub ctx: std::sync::Mutex<Option<Arc<GroupContext>>>,
     /// The API's observer, told about the new group's leadership.
     pub observer: Arc<dyn ApplyObserver>,
     pub clock: Arc<dyn Clock>,
@@ -173,7 +174,17 @@ impl MultiRaft {
         if self.shards.contains_key(&id) || self.is_closed() {
             return Ok(false);
         }
-        let group = Arc::new(Group::start(&self.split.ctx, id).await?);
+        let ctx = self
+            .split
+            .ctx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(ctx) = ctx else {
+            return Ok(false);
+        };
+        let group = Arc::new(Group::start(&ctx, id).await?);
+        drop(ctx);
         let shutdown = self.shutdown_tx.subscribe();
         let mut tasks = vec![tokio::spawn(group.clone().watch_leadership(
             self.node_id,

@@ -190,7 +190,9 @@ impl Frontend {
         }
     }
 
-    fn progress(&self, group: GroupId, key: &ExecutionKey) -> Result<Progress, Status> {
+    fn progress(&self, _group: GroupId, key: &ExecutionKey) -> Result<Progress, Status> {
+        // Re-resolved on every read: an online split may move the workflow while a client waits.
+        let group = self.group_of(&key.namespace, &key.workflow_id);
         self.raft
             .read_shard(group, |state| {
                 state.execution(key).map(|ms| Progress {

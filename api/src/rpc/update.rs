@@ -153,7 +153,9 @@ impl Frontend {
         })
     }
 
-    fn update_status(&self, group: GroupId, key: &ExecutionKey, id: &str) -> Option<UpdateStatus> {
+    fn update_status(&self, _group: GroupId, key: &ExecutionKey, id: &str) -> Option<UpdateStatus> {
+        // Re-resolved on every read: an online split may move the workflow while a client waits.
+        let group = self.group_of(&key.namespace, &key.workflow_id);
         self.raft
             .read_shard(group, |state| {
                 state
