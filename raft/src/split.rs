@@ -332,6 +332,26 @@ impl MultiRaft {
             .push(task);
     }
 
+    /// A read barrier ([`MultiRaft::read_barrier`]) for the group that owns a workflow, which it
+    /// returns: the group is resolved again after each barrier, since a split applied meanwhile
+    /// may have moved the workflow (reading the old group would answer "not found").
+    pub async fn read_barrier_for(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+    ) -> Result<GroupId, ProposeError> {
+        let mut group = self.group_of(namespace, workflow_id);
+        for _ in 0..MAX_HOPS {
+            self.read_barrier(group).await?;
+            let now = self.group_of(namespace, workflow_id);
+            if now == group {
+                break;
+            }
+            group = now;
+        }
+        Ok(group)
+    }
+
     /// Splits the upper half of `source`'s largest slot range off into a new group, while
     /// workflows run, and returns the new group. If a split of `source` is already in progress
     /// (an earlier call crashed), finishes that one instead.

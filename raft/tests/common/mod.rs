@@ -72,3 +72,4 @@ pub fn applied_index(node: &MultiRaft, group: GroupId) -> u64 {
     let m = openraft::type_config::async_runtime::watch::WatchReceiver::borrow_watched(&metrics);
     m.last_applied.as_ref().map_or(0, |l| l.index)
 }
+pub mod workload;
