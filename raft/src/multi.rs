@@ -382,7 +382,7 @@ impl MultiRaft {
             let balancer = crate::cluster::balance::LeaderBalancer {
                 node_id,
                 meta: meta.clone(),
-                shards: shards.values().cloned().collect(),
+                shards: shard_set.clone(),
                 interval: tuning.balance_interval,
             };
             tasks.push(tokio::spawn(balancer.run(shutdown_rx.clone())));

@@ -9,6 +9,7 @@
 //! above the cap. The meta group is not balanced (it carries little traffic).
 
 use crate::group::{Group, is_ready_leader};
+use crate::groups::GroupSet;
 use crate::types::TypeConfig;
 use openraft::type_config::async_runtime::watch::WatchReceiver;
 use openraft::{Instant as _, RaftMetrics};
@@ -20,7 +21,8 @@ use tokio::sync::watch;
 pub(crate) struct LeaderBalancer {
     pub node_id: u64,
     pub meta: Arc<Group>,
-    pub shards: Vec<Arc<Group>>,
+    /// The node's workflow groups, read each round (a split may add one).
+    pub shards: Arc<GroupSet>,
     pub interval: Duration,
 }
 
@@ -42,8 +44,12 @@ impl LeaderBalancer {
     async fn round(&self) {
         let metrics: Vec<(Arc<Group>, RaftMetrics<TypeConfig>)> = self
             .shards
-            .iter()
-            .map(|g| (g.clone(), g.raft.metrics().borrow_watched().clone()))
+            .values()
+            .into_iter()
+            .map(|g| {
+                let m = g.raft.metrics().borrow_watched().clone();
+                (g, m)
+            })
             .collect();
         let mut led: BTreeMap<u64, usize> = BTreeMap::new();
         for (_, m) in &metrics {
@@ -59,7 +65,7 @@ impl LeaderBalancer {
             return;
         };
         let live = self.live_voters(sample);
-        let cap = self.shards.len().div_ceil(live.len().max(1));
+        let cap = metrics.len().div_ceil(live.len().max(1));
         let my_count = led.get(&self.node_id).copied().unwrap_or(0);
         if my_count <= cap {
             return;
