@@ -382,9 +382,10 @@ impl LocalRouter {
                     hops += 1;
                     Some(*to)
                 }
-                // A running group without a leader (a new group's first election): not applied.
+                // A group a split created, still electing its first leader: not applied, wait.
+                // (Any other NotLeader is answered at once, as before.)
                 Err(ProposeError::NotLeader { leader: None })
-                    if self.shards.contains_key(&group)
+                    if (hops > 0 || self.never_led(group))
                         && tokio::time::Instant::now() < deadline =>
                 {
                     Some(group)
@@ -401,6 +402,13 @@ impl LocalRouter {
                 }
             }
         }
+    }
+
+    /// A running group that never had an election (a group a split just created).
+    fn never_led(&self, group: GroupId) -> bool {
+        self.shards
+            .get(&group)
+            .is_some_and(|g| g.raft.metrics().borrow_watched().current_term == 0)
     }
 
     async fn propose_once(

@@ -156,12 +156,27 @@ pub async fn propose(
     }
 }
 
+/// A follower's state may lag: wait until it holds every acknowledged write (ReadIndex) of the
+/// workflow's group — retried while the group has no leader (a new group's first election) —
+/// and return that group.
+pub async fn barrier(node: &MultiRaft, workflow_id: &str) -> GroupId {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match node.read_barrier_for("default", workflow_id).await {
+            Ok(group) => return group,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no read barrier for {workflow_id}: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
 pub async fn run_state(node: &MultiRaft, workflow_id: &str) -> Option<MutableState> {
-    // A follower's state may lag: read what every acknowledged write left (ReadIndex).
-    let group = node
-        .read_barrier_for("default", workflow_id)
-        .await
-        .unwrap_or_else(|_| node.group_of("default", workflow_id));
+    let group = barrier(node, workflow_id).await;
     node.read_shard(group, |s| s.execution(&key(workflow_id)).cloned())
         .flatten()
 }
@@ -200,10 +215,7 @@ pub async fn run_workflow(node: Arc<MultiRaft>, anomalies: Arc<Anomalies>, workf
             if let Some(ShardReply::WorkflowTaskStarted(info)) =
                 propose(&node, &anomalies, id, poll).await
             {
-                let group = node
-                    .read_barrier_for("default", id)
-                    .await
-                    .unwrap_or_else(|_| node.group_of("default", id));
+                let group = barrier(&node, id).await;
                 let history = node
                     .read_history(group, &key(id), 1, 1000)
                     .expect("history");
