@@ -2,9 +2,11 @@
 //! [`MultiRaft::open_cluster`] (which serves the peer service on `peer_addr`), then serves the
 //! Temporal frontend and the standard gRPC health service on `grpc_addr` until SIGTERM/SIGINT.
 //!
-//! Health: NOT_SERVING until the node has joined and serves, again NOT_SERVING from the moment
-//! a shutdown begins (so load balancers stop sending before connections close).
+//! Health: NOT_SERVING until the node has joined and serves, then SERVING while it reaches a
+//! quorum ([`health::track_quorum`]), and NOT_SERVING from the moment a shutdown begins (so load
+//! balancers stop sending before connections close).
 
+use crate::health;
 use crate::serve::{SHUTDOWN_GRACE, incoming, shutdown_signal};
 use crate::server_config::{HostPort, ServerConfig};
 use anyhow::Context;
@@ -80,6 +82,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             }),
     );
     health.set_service_status("", ServingStatus::Serving).await;
+    let quorum_watch = tokio::spawn(health::track_quorum(Arc::clone(&raft), health.clone()));
     info!(
         node_id,
         %cluster_id,
@@ -95,6 +98,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
 
     shutdown_signal().await;
     info!(node_id, "shutting down");
+    quorum_watch.abort();
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;

@@ -1,6 +1,7 @@
 //! Three real `perdura server start` processes on 127.0.0.1: they form a cluster, a workflow
 //! started through one node is visible through another, a restarted node rejoins with its data
-//! dir, and a node refuses a data dir that belongs to another node.
+//! dir, a node refuses a data dir that belongs to another node, and a node without a quorum
+//! reports NOT_SERVING.
 
 mod common;
 
@@ -174,6 +175,19 @@ async fn three_nodes_serve_any_request_and_a_restarted_node_rejoins() {
         stderr.contains("belongs to node 3, not node 1"),
         "unclear message: {stderr}"
     );
+
+    // Two of three still form a quorum; one alone does not, and says so through its health.
+    assert!(health(members[0].grpc_port), "nodes 1 and 2 keep a quorum");
+    let stopped = servers[1].take().expect("node 2").terminate();
+    assert!(stopped.success(), "node 2 exited with {stopped}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while health(members[0].grpc_port) {
+        assert!(
+            Instant::now() < deadline,
+            "node 1 alone still reports SERVING"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     for server in servers.into_iter().flatten() {
         let status = server.terminate();
