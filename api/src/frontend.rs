@@ -47,6 +47,14 @@ impl Frontend {
             .ok_or_else(|| status::namespace_not_found(name))
     }
 
+    /// Makes the next read of the meta state (namespaces) linearizable; see `resolve_execution`.
+    pub(crate) async fn meta_read_barrier(&self) -> Result<(), Status> {
+        self.raft
+            .read_barrier(GroupId::META)
+            .await
+            .map_err(status::propose)
+    }
+
     pub(crate) fn group_of(&self, namespace: &str, workflow_id: &str) -> GroupId {
         self.raft.group_of(namespace, workflow_id)
     }
@@ -64,14 +72,21 @@ impl Frontend {
         }
     }
 
-    /// The execution a request names: the given run, or the workflow's current run.
-    pub(crate) fn resolve_execution(
+    /// The execution a request names: the given run, or the workflow's current run. Every read
+    /// path resolves its execution here first, so this is where a read becomes linearizable: the
+    /// read barrier makes this node's replica of the group include every write acknowledged
+    /// anywhere in the cluster before the request (a no-op on a single node).
+    pub(crate) async fn resolve_execution(
         &self,
         namespace: &str,
         workflow_id: &str,
         run_id: &str,
     ) -> Result<(GroupId, ExecutionKey), Status> {
         let group = self.group_of(namespace, workflow_id);
+        self.raft
+            .read_barrier(group)
+            .await
+            .map_err(status::propose)?;
         let key = WorkflowKey {
             namespace: namespace.to_string(),
             workflow_id: workflow_id.to_string(),
@@ -171,6 +186,7 @@ impl WorkflowService for Frontend {
         &self,
         r: Request<ws::DescribeNamespaceRequest>,
     ) -> Rpc<ws::DescribeNamespaceResponse> {
+        self.meta_read_barrier().await?;
         self.rpc_describe_namespace(r.into_inner())
             .map(Response::new)
     }
@@ -179,6 +195,7 @@ impl WorkflowService for Frontend {
         &self,
         r: Request<ws::ListNamespacesRequest>,
     ) -> Rpc<ws::ListNamespacesResponse> {
+        self.meta_read_barrier().await?;
         self.rpc_list_namespaces(r.into_inner()).map(Response::new)
     }
 
@@ -262,6 +279,7 @@ impl WorkflowService for Frontend {
         r: Request<ws::DescribeWorkflowExecutionRequest>,
     ) -> Rpc<ws::DescribeWorkflowExecutionResponse> {
         self.rpc_describe_workflow(r.into_inner())
+            .await
             .map(Response::new)
     }
 

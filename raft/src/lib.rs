@@ -5,6 +5,11 @@
 //! ([`perdura_engine::ShardState`]). [`MultiRaft`] opens them, routes proposals and reads, and
 //! runs one timer driver and one outbox driver ([`outbox`]) per led workflow group.
 //!
+//! A single node (`perdura dev`) opens with [`MultiRaft::open_single_node`]; a node of a
+//! multi-node cluster with [`MultiRaft::open_cluster`] ([`cluster`]: identity, bootstrap, join,
+//! leader balancing), which also serves the peer protocol ([`peer`]: one gRPC connection per node
+//! pair, forwarding of proposals to the group leader, read barriers).
+//!
 //! Main types: [`MultiRaft`] (the router the API layer uses), [`ApplyObserver`] (notices and
 //! leadership to the API), [`TypeConfig`] / [`Proposal`] / [`ProposalReply`] (openraft types),
 //! [`GroupLogStore`] and [`GroupStateMachine`] (openraft storage), [`RaftTransport`] (the peer

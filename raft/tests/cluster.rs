@@ -6,6 +6,7 @@ mod common;
 use common::{Recorder, register};
 use perdura_engine::{ExecutionKey, GroupId, MetaReply, ShardCommandKind, ShardReply};
 use perdura_raft::cluster::identity;
+use perdura_raft::peer::TrafficTable;
 use perdura_raft::{ClusterConfig, MultiRaft, RaftError, RaftTiming, RaftTuning};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,11 +60,21 @@ async fn open(
     addrs: &BTreeMap<u64, String>,
     listener: TcpListener,
 ) -> Result<Arc<MultiRaft>, RaftError> {
+    open_with(node, dir, addrs, listener, tuning()).await
+}
+
+async fn open_with(
+    node: u64,
+    dir: &Path,
+    addrs: &BTreeMap<u64, String>,
+    listener: TcpListener,
+    tuning: RaftTuning,
+) -> Result<Arc<MultiRaft>, RaftError> {
     MultiRaft::open_cluster_on(
         config(node, dir, addrs),
         listener,
         Arc::new(Recorder::default()),
-        tuning(),
+        tuning,
     )
     .await
 }
@@ -77,6 +88,10 @@ struct Cluster {
 impl Cluster {
     /// Starts three nodes concurrently (each waits for a quorum to join).
     async fn start() -> Cluster {
+        Cluster::start_with(tuning()).await
+    }
+
+    async fn start_with(tuning: RaftTuning) -> Cluster {
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
         for node in 1..=3u64 {
@@ -91,8 +106,9 @@ impl Cluster {
         for (node, listener) in listeners {
             let dir = dirs[&node].path().to_path_buf();
             let addrs = addrs.clone();
+            let tuning = tuning.clone();
             opening.push(tokio::spawn(async move {
-                (node, open(node, &dir, &addrs, listener).await)
+                (node, open_with(node, &dir, &addrs, listener, tuning).await)
             }));
         }
         let mut nodes = BTreeMap::new();
@@ -383,4 +399,54 @@ async fn a_data_dir_of_another_node_is_refused() {
         Err(other) => panic!("refused for the wrong reason: {other}"),
         Ok(_) => panic!("node 2 opened node 1's data dir"),
     }
+}
+
+/// Heartbeats of the whole cluster while idle, per group and second: (messages, bytes).
+fn idle_rate(before: &[TrafficTable], after: &[TrafficTable], secs: f64) -> (f64, f64) {
+    let total = |tables: &[TrafficTable]| {
+        tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter(|((_, kind), _)| *kind == "heartbeat")
+            .fold((0u64, 0u64), |(m, b), (_, t)| (m + t.messages, b + t.bytes))
+    };
+    let (m0, b0) = total(before);
+    let (m1, b1) = total(after);
+    let groups = f64::from(GROUPS + 1);
+    (
+        (m1 - m0) as f64 / groups / secs,
+        (b1 - b0) as f64 / groups / secs,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_groups_send_few_heartbeats() {
+    // The production cluster timing (heartbeat every 250 ms).
+    let cluster = Cluster::start_with(RaftTuning {
+        timing: None,
+        ..tuning()
+    })
+    .await;
+    wait_balanced(&cluster).await;
+    // Let the balancing and the blank entries of new leaders settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let traffic = |c: &Cluster| {
+        c.nodes
+            .values()
+            .map(|n| n.peer_traffic())
+            .collect::<Vec<_>>()
+    };
+    let before = traffic(&cluster);
+    let window = Duration::from_secs(3);
+    tokio::time::sleep(window).await;
+    let after = traffic(&cluster);
+    let (messages, bytes) = idle_rate(&before, &after, window.as_secs_f64());
+    println!("idle heartbeats per group per second: {messages:.1} messages, {bytes:.0} bytes");
+    // One leader, two followers, one heartbeat each per 250 ms: 8/s (plus one tick of jitter).
+    assert!(messages > 4.0, "no heartbeats measured: {messages}");
+    assert!(
+        messages <= 10.0,
+        "too many idle heartbeats: {messages}/s per group"
+    );
+    cluster.shutdown().await;
 }

@@ -18,7 +18,7 @@ const ACTIVITY_NOT_FOUND: &str =
 
 impl Frontend {
     /// The task token of the started attempt of `activity_id`.
-    fn activity_token(
+    async fn activity_token(
         &self,
         namespace: &str,
         workflow_id: &str,
@@ -29,7 +29,9 @@ impl Frontend {
         validate::required_id("WorkflowId", workflow_id)?;
         validate::run_id(run_id)?;
         validate::required_id("ActivityId", activity_id)?;
-        let (group, execution) = self.resolve_execution(namespace, workflow_id, run_id)?;
+        let (group, execution) = self
+            .resolve_execution(namespace, workflow_id, run_id)
+            .await?;
         let token = self
             .raft
             .read_shard(group, |state| {
@@ -56,8 +58,9 @@ impl Frontend {
         &self,
         r: ws::RecordActivityTaskHeartbeatByIdRequest,
     ) -> Result<ws::RecordActivityTaskHeartbeatByIdResponse, Status> {
-        let task_token =
-            self.activity_token(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
+        let task_token = self
+            .activity_token(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)
+            .await?;
         let reply = self
             .rpc_activity_heartbeat(ws::RecordActivityTaskHeartbeatRequest {
                 task_token,
@@ -78,8 +81,9 @@ impl Frontend {
         &self,
         r: ws::RespondActivityTaskCompletedByIdRequest,
     ) -> Result<ws::RespondActivityTaskCompletedByIdResponse, Status> {
-        let task_token =
-            self.activity_token(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
+        let task_token = self
+            .activity_token(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)
+            .await?;
         self.rpc_activity_task_completed(ws::RespondActivityTaskCompletedRequest {
             task_token,
             result: r.result,
@@ -95,8 +99,9 @@ impl Frontend {
         &self,
         r: ws::RespondActivityTaskFailedByIdRequest,
     ) -> Result<ws::RespondActivityTaskFailedByIdResponse, Status> {
-        let task_token =
-            self.activity_token(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
+        let task_token = self
+            .activity_token(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)
+            .await?;
         self.rpc_activity_task_failed(ws::RespondActivityTaskFailedRequest {
             task_token,
             failure: r.failure,
@@ -113,8 +118,9 @@ impl Frontend {
         &self,
         r: ws::RespondActivityTaskCanceledByIdRequest,
     ) -> Result<ws::RespondActivityTaskCanceledByIdResponse, Status> {
-        let task_token =
-            self.activity_token(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
+        let task_token = self
+            .activity_token(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)
+            .await?;
         self.rpc_activity_task_canceled(ws::RespondActivityTaskCanceledRequest {
             task_token,
             details: r.details,

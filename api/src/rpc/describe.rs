@@ -19,17 +19,19 @@ use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
 
 impl Frontend {
-    pub(crate) fn rpc_describe_workflow(
+    pub(crate) async fn rpc_describe_workflow(
         &self,
         request: ws::DescribeWorkflowExecutionRequest,
     ) -> Result<ws::DescribeWorkflowExecutionResponse, Status> {
         let execution = validate::execution(request.execution.as_ref())?;
         self.namespace(&request.namespace)?;
-        let (group, key) = self.resolve_execution(
-            &request.namespace,
-            &execution.workflow_id,
-            &execution.run_id,
-        )?;
+        let (group, key) = self
+            .resolve_execution(
+                &request.namespace,
+                &execution.workflow_id,
+                &execution.run_id,
+            )
+            .await?;
         self.raft
             .read_shard(group, |state| state.execution(&key).map(describe))
             .flatten()

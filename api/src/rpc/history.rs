@@ -54,8 +54,9 @@ impl Frontend {
         let run_id = token
             .as_ref()
             .map_or(execution.run_id.as_str(), |t| t.run_id.as_str());
-        let (group, key) =
-            self.resolve_execution(&request.namespace, &execution.workflow_id, run_id)?;
+        let (group, key) = self
+            .resolve_execution(&request.namespace, &execution.workflow_id, run_id)
+            .await?;
         let page_size = match usize::try_from(request.maximum_page_size) {
             Ok(n) if n > 0 => n.min(HISTORY_PAGE_SIZE),
             _ => HISTORY_PAGE_SIZE,

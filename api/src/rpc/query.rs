@@ -104,11 +104,13 @@ impl Frontend {
         validate::required_id("QueryType", &query.query_type)?;
         validate::blob("QueryArgs", query.query_args.as_ref())?;
         validate::message_blob("Header", query.header.as_ref())?;
-        let (group, key) = self.resolve_execution(
-            &request.namespace,
-            &execution.workflow_id,
-            &execution.run_id,
-        )?;
+        let (group, key) = self
+            .resolve_execution(
+                &request.namespace,
+                &execution.workflow_id,
+                &execution.run_id,
+            )
+            .await?;
         let view = self.run_view(group, &key)?;
         if let Some(status) = rejected_status(request.query_reject_condition, view.status) {
             return Ok(ws::QueryWorkflowResponse {

@@ -135,11 +135,13 @@ impl Frontend {
             None | Some(0) => Stage::Unspecified,
             Some(_) => wanted_stage(request.wait_policy.as_ref())?,
         };
-        let (group, key) = self.resolve_execution(
-            &request.namespace,
-            &execution.workflow_id,
-            &execution.run_id,
-        )?;
+        let (group, key) = self
+            .resolve_execution(
+                &request.namespace,
+                &execution.workflow_id,
+                &execution.run_id,
+            )
+            .await?;
         let status = self
             .update_status(group, &key, &reference.update_id)
             .ok_or_else(|| update_not_found(&reference.update_id))?;

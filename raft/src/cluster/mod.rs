@@ -9,9 +9,10 @@
 //!    cluster forms with whichever majority starts first; no node is special;
 //! 4. joins: waits until the meta group has a leader and this node's replica has applied the
 //!    bootstrap (the meta leader proposes it once: cluster id, slot map, default namespace),
-//!    then confirms with a read barrier that a quorum of the *same* cluster answers. A peer that
-//!    reports another cluster id fails the start with [`RaftError::ClusterMismatch`]; no quorum
-//!    within `startup_timeout` fails it with [`RaftError::Transport`];
+//!    then confirms with a read barrier that a quorum answers and exchanges cluster ids with
+//!    every reachable peer ("hello"). A peer that reports another cluster id fails the start
+//!    with [`RaftError::ClusterMismatch`]; no quorum within `startup_timeout` fails it with
+//!    [`RaftError::Transport`];
 //! 5. records the cluster id in the identity file (first start) or checks it (restart);
 //! 6. starts every workflow group of the slot map the same way (initialized with all members on
 //!    a first start), then the drivers and the leader balancer ([`balance`]).
