@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Recorder, register};
+use openraft::type_config::async_runtime::watch::WatchReceiver;
 use perdura_engine::{ExecutionKey, GroupId, MetaReply, ShardCommandKind, ShardReply};
 use perdura_raft::cluster::identity;
 use perdura_raft::peer::TrafficTable;
@@ -29,6 +30,9 @@ fn tuning() -> RaftTuning {
             election_timeout_max_ms: 1000,
         }),
         balance_interval: Duration::from_millis(300),
+        // Small, so that a node that was down must catch up from a snapshot.
+        snapshot_every_logs: 20,
+        logs_kept_after_snapshot: 0,
         ..RaftTuning::default()
     }
 }
@@ -321,6 +325,14 @@ async fn three_nodes_bootstrap_forward_fail_over_and_catch_up() {
     // The leader of the group fails: a new leader is elected and proposals from any remaining
     // node still succeed through forwarding.
     let killed = cluster.leader(group).await;
+    let killed_meta_index = {
+        let metrics = cluster.nodes[&killed]
+            .raft(GroupId::META)
+            .expect("meta")
+            .metrics();
+        let applied = metrics.borrow_watched().last_applied;
+        applied.map_or(0, |l| l.index)
+    };
     cluster.stop(killed).await;
     let failed_at = Instant::now();
     let new_leader = cluster.leader(group).await;
@@ -347,6 +359,34 @@ async fn three_nodes_bootstrap_forward_fail_over_and_catch_up() {
         .await
         .expect("meta proposal after failover")
         .expect("registered");
+    // Enough meta writes that the meta leader snapshots and purges its log past what the killed
+    // node has: it can only catch up from a snapshot sent over the peer connection.
+    let meta_leader = cluster.leader(GroupId::META).await;
+    for i in 0..45 {
+        cluster.nodes[&meta_leader]
+            .propose_meta(register(&format!("outage-{i}")))
+            .await
+            .expect("committed")
+            .expect("registered");
+    }
+    let purged = {
+        cluster.nodes[&meta_leader]
+            .raft(GroupId::META)
+            .expect("meta")
+            .wait(Some(Duration::from_secs(10)))
+            .metrics(
+                |m| {
+                    m.purged
+                        .as_ref()
+                        .is_some_and(|p| p.index > killed_meta_index)
+                },
+                "the meta leader purged its log",
+            )
+            .await
+            .expect("purged")
+            .purged
+    };
+    println!("meta log purged up to {purged:?} while node {killed} was down");
 
     // The killed node restarts on its data dir, catches up, and the leaders spread again.
     cluster.restart(killed).await;
@@ -357,6 +397,19 @@ async fn three_nodes_bootstrap_forward_fail_over_and_catch_up() {
     assert!(
         cluster.nodes[&killed].read_meta(|m| m.namespace("during-outage").is_some()),
         "the restarted node missed a write"
+    );
+    assert!(
+        cluster.nodes[&killed].read_meta(|m| m.namespace("outage-44").is_some()),
+        "the restarted node missed the writes behind the snapshot"
+    );
+    let metrics = cluster.nodes[&killed]
+        .raft(GroupId::META)
+        .expect("meta")
+        .metrics();
+    let installed = metrics.borrow_watched().snapshot;
+    assert!(
+        installed.is_some_and(|s| s.index > killed_meta_index),
+        "node {killed} caught up without a snapshot: {installed:?}"
     );
     let counts = wait_balanced(&cluster).await;
     println!("leaders per node after the restart: {counts:?}");
