@@ -82,9 +82,10 @@ impl Frontend {
         workflow_id: &str,
         run_id: &str,
     ) -> Result<(GroupId, ExecutionKey), Status> {
-        let group = self.group_of(namespace, workflow_id);
-        self.raft
-            .read_barrier(group)
+        // The group is resolved after the barrier: a split applied meanwhile may have moved it.
+        let group = self
+            .raft
+            .read_barrier_for(namespace, workflow_id)
             .await
             .map_err(status::propose)?;
         let key = WorkflowKey {
