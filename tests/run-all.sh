@@ -8,7 +8,7 @@
 #   tests/run-all.sh --list                  # list the phases
 #   PERDURA_ONLY=python,typescript tests/run-all.sh
 #
-# Phases, in order: deps build cargo-test py-setup ts-setup python typescript chaos
+# Phases, in order: deps build cargo-test py-setup ts-setup python typescript cluster chaos
 #
 # Environment:
 #   CARGO_TARGET_DIR    cargo target dir, default /var/tmp/perdura-target (kept across runs so the
@@ -19,12 +19,14 @@
 #                       PERDURA_SERVER_CMD="temporal server start-dev" runs the same tests against
 #                       the reference Temporal dev server
 #   PERDURA_TEST_TMP    where e2e tests keep server logs and data, default /var/tmp/perdura-e2e
-#   PYTEST_ARGS         extra pytest arguments (e.g. "-k order -x")
+#   PYTEST_ARGS         extra pytest arguments (e.g. "-k order -x"), for the python and cluster phases
+#   PERDURA_BIN         perdura binary of the cluster phase (three `perdura server start` nodes),
+#                       default "$CARGO_TARGET_DIR/debug/perdura"
 #
 # Runs as root non-interactively on a fresh Debian machine (CI=true, no stdin). Fails fast.
 set -euo pipefail
 
-ALL_PHASES=(deps build cargo-test py-setup ts-setup python typescript chaos)
+ALL_PHASES=(deps build cargo-test py-setup ts-setup python typescript cluster chaos)
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -47,7 +49,7 @@ while [ $# -gt 0 ]; do
     --skip) skip="$2"; shift 2 ;;
     --skip=*) skip="${1#--skip=}"; shift ;;
     --list) printf '%s\n' "${ALL_PHASES[@]}"; exit 0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run-all.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -232,6 +234,32 @@ phase_typescript() {
   [ "$p" -gt 0 ] || { PHASE_NOTE="TypeScript e2e suite ran no test"; return 1; }
 }
 
+phase_cluster() {
+  local bin="${PERDURA_BIN:-$CARGO_TARGET_DIR/debug/perdura}"
+  echo "server: $bin server start (three nodes on 127.0.0.1)"
+  [ -x "$PERDURA_VENV/bin/python" ] || { PHASE_NOTE="no venv at $PERDURA_VENV: run the py-setup phase"; return 1; }
+  [ -x "$bin" ] || { PHASE_NOTE="no binary $bin: run the build phase or set PERDURA_BIN"; return 1; }
+  rm -rf "$PERDURA_TEST_TMP/cluster"; mkdir -p "$PERDURA_TEST_TMP"
+  local log="$LOGDIR/cluster-e2e.log" rc
+  set +e
+  (cd "$REPO/tests/cluster" && PERDURA_BIN="$bin" timeout --kill-after=30 1200 "$PERDURA_VENV/bin/python" \
+     -m pytest --basetemp="$PERDURA_TEST_TMP/cluster" ${PYTEST_ARGS:-} </dev/null) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  local p f e
+  p=$(tail -n 3 "$log" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' | head -1); p=${p:-0}
+  f=$(tail -n 3 "$log" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' | head -1); f=${f:-0}
+  e=$(tail -n 3 "$log" | grep -Eo '[0-9]+ errors?' | grep -Eo '[0-9]+' | head -1); e=${e:-0}
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f + e))
+  PHASE_NOTE="$p passed, $f failed, $e errors (node logs under $PERDURA_TEST_TMP/cluster)"
+  local failover
+  failover=$(grep -Eo 'FAILOVER: .*after the kill' "$log" | grep -Eo '[0-9.]+s after' | head -1)
+  [ -n "$failover" ] && PHASE_NOTE="$PHASE_NOTE; new leaders ${failover% after} after kill -9"
+  if [ "$rc" = 124 ]; then PHASE_NOTE="pytest timed out: $PHASE_NOTE"; fi
+  [ "$rc" = 0 ] || { PHASE_NOTE="cluster e2e suite failed (exit $rc): $PHASE_NOTE; log $log"; return 1; }
+  [ "$p" -gt 0 ] || { PHASE_NOTE="cluster e2e suite ran no test"; return 1; }
+}
+
 phase_chaos() {
   if [ -x "$REPO/tests/chaos-smoke.sh" ] || [ -f "$REPO/tests/chaos-smoke.sh" ]; then
     bash "$REPO/tests/chaos-smoke.sh" </dev/null || { PHASE_NOTE="tests/chaos-smoke.sh failed"; return 1; }
@@ -248,6 +276,7 @@ run_phase py-setup phase_py_setup
 run_phase ts-setup phase_ts_setup
 run_phase python phase_python
 run_phase typescript phase_typescript
+run_phase cluster phase_cluster
 run_phase chaos phase_chaos
 
 summary
