@@ -8,6 +8,7 @@ use crate::shard::split::SplitOff;
 use crate::slots::SlotRange;
 use crate::token::TaskKind;
 use std::collections::BTreeSet;
+use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
 
 /// The result of [`crate::ShardState::apply`].
@@ -68,6 +69,13 @@ pub enum Notice {
     SlotsMoved {
         slots: SlotRange,
         new_group: GroupId,
+    },
+    /// This run closed with `status` (completed, failed, canceled, terminated, timed out or
+    /// continued as new). Emitted once, by the command that closed it (feeds the node's
+    /// workflows-completed metric).
+    WorkflowClosed {
+        execution: ExecutionKey,
+        status: WorkflowExecutionStatus,
     },
 }
 

@@ -18,6 +18,7 @@ use crate::shard::{
 };
 use crate::slots::SlotRange;
 use std::collections::{BTreeMap, BTreeSet};
+use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 
 /// The state of one workflow group: its executions, current-run pointers, clock, and the derived
 /// timer and ready-task indexes.
@@ -257,6 +258,13 @@ impl ShardState {
             }
             if old.map(|o| &o.updates) != Some(&draft.ms.updates) {
                 notices.push(Notice::UpdatesChanged(key.clone()));
+            }
+            if old.is_some_and(MutableState::is_running) && !draft.ms.is_running() {
+                notices.push(Notice::WorkflowClosed {
+                    execution: key.clone(),
+                    status: WorkflowExecutionStatus::try_from(draft.ms.status)
+                        .unwrap_or(WorkflowExecutionStatus::Unspecified),
+                });
             }
             if !draft.events.is_empty() {
                 notices.push(Notice::HistoryAppended(key.clone()));

@@ -5,6 +5,7 @@ mod activities;
 mod activity_cancel;
 mod cancel;
 mod children;
+mod closed_notice;
 mod continue_as_new;
 mod cron;
 mod external;
