@@ -1,6 +1,8 @@
 //! Generates the tonic server traits for Temporal's WorkflowService and OperatorService from the
 //! compiled descriptor set that `temporalio-protos` publishes (no copied .proto, no protoc). The
 //! message types themselves are reused from `temporalio-protos` through `extern_path`.
+//! It also writes the list of the services' gRPC methods (`grpc_methods.rs`), so the RPC metrics
+//! label only real method names.
 
 use prost::Message;
 use std::{env, fs};
@@ -21,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if fds.file.len() != SERVICES.len() {
         return Err("service protos missing from the temporalio-protos descriptor set".into());
     }
+    write_method_list(&fds)?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
@@ -28,5 +31,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .generate_default_stubs(true)
         .extern_path(".temporal", "::temporalio_protos::temporal")
         .compile_fds(fds)?;
+    Ok(())
+}
+
+/// Writes `GRPC_METHODS`: `(path, service, method)` of every method of the served services,
+/// sorted by path (the RPC metrics layer looks paths up by binary search).
+fn write_method_list(
+    fds: &prost_types::FileDescriptorSet,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut methods = Vec::new();
+    for file in &fds.file {
+        for service in &file.service {
+            for method in &service.method {
+                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                methods.push((path, service.name().to_string(), method.name().to_string()));
+            }
+        }
+    }
+    methods.sort();
+    let mut out = String::from(
+        "/// `(path, service, method)` of every served gRPC method, sorted by path.\n\
+         pub const GRPC_METHODS: &[(&str, &str, &str)] = &[\n",
+    );
+    for (path, service, method) in &methods {
+        out.push_str(&format!("    ({path:?}, {service:?}, {method:?}),\n"));
+    }
+    out.push_str("];\n");
+    let out_dir = env::var("OUT_DIR")?;
+    fs::write(std::path::Path::new(&out_dir).join("grpc_methods.rs"), out)?;
     Ok(())
 }

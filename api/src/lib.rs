@@ -11,7 +11,9 @@
 //!   replicated pending-task index; a task is handed to a poller only after its "started" record
 //!   is committed through Raft, so it goes to exactly one poller;
 //! * history long polls ([`history_watch`]);
-//! * workflow queries, which live only in memory ([`query`]).
+//! * workflow queries, which live only in memory ([`query`]);
+//! * the workflows started/completed counters ([`workflow_metrics`]) and the gRPC latency layer
+//!   ([`rpc_metrics`]).
 //!
 //! Invariants:
 //! * Every state change is a proposal to a Raft group ([`perdura_raft::MultiRaft::propose`]); this
@@ -27,8 +29,10 @@ pub mod operator;
 pub mod pb;
 pub mod query;
 mod rpc;
+pub mod rpc_metrics;
 pub mod status;
 pub mod validate;
+pub mod workflow_metrics;
 
 pub use frontend::Frontend;
 pub use observer::NodeObserver;

@@ -3,9 +3,11 @@
 use crate::history_watch::HistoryWatch;
 use crate::matching::Matching;
 use crate::query::QueryRegistry;
+use crate::workflow_metrics;
 use perdura_engine::{GroupId, Notice};
 use perdura_raft::{ApplyObserver, MultiRaft};
-use std::sync::{Arc, OnceLock, Weak};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub struct NodeObserver {
     pub matching: Arc<Matching>,
@@ -13,6 +15,9 @@ pub struct NodeObserver {
     /// Not fed by notices; kept here so that every frontend of the node shares it.
     pub queries: Arc<QueryRegistry>,
     raft: OnceLock<Weak<MultiRaft>>,
+    /// The groups this node leads, as last reported by [`ApplyObserver::on_leadership`]: only
+    /// the leader's apply counts a closed workflow (see [`workflow_metrics`]).
+    leading: Mutex<BTreeSet<GroupId>>,
 }
 
 impl NodeObserver {
@@ -22,6 +27,7 @@ impl NodeObserver {
             history: HistoryWatch::new(),
             queries: QueryRegistry::new(),
             raft: OnceLock::new(),
+            leading: Mutex::default(),
         })
     }
 
@@ -31,6 +37,14 @@ impl NodeObserver {
         for group in raft.shard_groups() {
             self.rebuild(raft, group);
         }
+    }
+
+    /// Whether this node leads `group` (as last reported to this observer).
+    pub fn leads(&self, group: GroupId) -> bool {
+        self.leading
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&group)
     }
 
     fn rebuild(&self, raft: &MultiRaft, group: GroupId) {
@@ -44,13 +58,18 @@ impl NodeObserver {
 }
 
 impl ApplyObserver for NodeObserver {
-    fn on_applied(&self, _group: GroupId, notices: &[Notice]) {
+    fn on_applied(&self, group: GroupId, notices: &[Notice]) {
         for notice in notices {
             match notice {
                 Notice::TaskReady(task) => self.matching.offer(task.clone()),
                 Notice::HistoryAppended(execution) => self.history.appended(execution),
                 // Clients waiting for an update wait on the execution's history watch too.
                 Notice::UpdatesChanged(execution) => self.history.appended(execution),
+                Notice::WorkflowClosed { execution, status } => {
+                    if self.leads(group) {
+                        workflow_metrics::record_closed(execution, *status);
+                    }
+                }
                 // The raft layer starts the new group; its tasks are queued when this node
                 // becomes its leader (`on_leadership`).
                 Notice::TimerArmed { .. } | Notice::OutboxReady(_) | Notice::SlotsMoved { .. } => {}
@@ -59,6 +78,17 @@ impl ApplyObserver for NodeObserver {
     }
 
     fn on_leadership(&self, group: GroupId, is_leader: bool) {
+        {
+            let mut leading = self
+                .leading
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if is_leader {
+                leading.insert(group);
+            } else {
+                leading.remove(&group);
+            }
+        }
         if !is_leader {
             return;
         }

@@ -6,7 +6,7 @@ use crate::server_start_args::ServerStartArgs;
 use crate::start_dev_args;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -69,6 +69,9 @@ struct DevArgs {
     /// Log filter (error, warn, info, debug, trace, or an env-filter directive).
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Serve Prometheus metrics at `http://HOST:PORT/metrics` (off unless given).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// What the server needs to start, whichever command line form gave it.
@@ -81,6 +84,8 @@ pub struct ServeOptions {
     pub groups: u32,
     pub namespaces: Vec<String>,
     pub log_level: String,
+    /// Where to serve `/metrics`; `None` exports nothing.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// What the command line asks for.
@@ -111,6 +116,7 @@ impl Cli {
                 groups: args.groups,
                 namespaces: args.namespaces,
                 log_level: args.log_level,
+                metrics_addr: args.metrics_addr,
             })),
             Command::Server {
                 command: ServerCommand::StartDev { args },
@@ -160,9 +166,19 @@ mod tests {
         assert_eq!(options.data_dir, Some(PathBuf::from("perdura-data")));
         assert_eq!(options.port, 7233);
         assert_eq!(options.groups, 4);
+        assert_eq!(options.metrics_addr, None);
         let ephemeral = dev_options(&["perdura", "dev", "--ephemeral", "--port", "9000"]);
         assert_eq!(ephemeral.data_dir, None);
         assert_eq!(ephemeral.port, 9000);
+        let metrics = dev_options(&["perdura", "dev", "--metrics-addr", "127.0.0.1:9464"]);
+        assert_eq!(
+            metrics.metrics_addr,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
+        assert!(
+            Cli::try_parse_from(["perdura", "dev", "--metrics-addr", "no-port"]).is_err(),
+            "an address without a port is refused"
+        );
     }
 
     const NODE_ARGS: [&str; 13] = [

@@ -10,6 +10,7 @@
 
 mod cli;
 mod health;
+mod metrics;
 mod serve;
 mod serve_cluster;
 mod server_config;

@@ -5,6 +5,7 @@ use anyhow::Context;
 use perdura_api::operator::Operator;
 use perdura_api::pb::operatorservice::operator_service_server::OperatorServiceServer;
 use perdura_api::pb::workflowservice::workflow_service_server::WorkflowServiceServer;
+use perdura_api::rpc_metrics::RpcMetricsLayer;
 use perdura_api::{Frontend, NodeObserver, limits};
 use perdura_engine::{EngineError, MetaCommand, NamespaceRecord};
 use perdura_raft::{MultiRaft, RaftConfig};
@@ -48,6 +49,10 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("listen on {address}"))?;
+    if let Some(metrics_addr) = options.metrics_addr {
+        crate::metrics::install(metrics_addr)?;
+        info!(%metrics_addr, "serving Prometheus metrics at /metrics");
+    }
 
     let observer = NodeObserver::new();
     let config = RaftConfig {
@@ -81,6 +86,8 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
+            // One place times every call of both services.
+            .layer(RpcMetricsLayer)
             .add_service(workflow_service)
             .add_service(operator_service)
             .serve_with_incoming_shutdown(incoming(listener), async move {

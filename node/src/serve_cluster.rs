@@ -13,6 +13,7 @@ use anyhow::Context;
 use perdura_api::operator::Operator;
 use perdura_api::pb::operatorservice::operator_service_server::OperatorServiceServer;
 use perdura_api::pb::workflowservice::workflow_service_server::WorkflowServiceServer;
+use perdura_api::rpc_metrics::RpcMetricsLayer;
 use perdura_api::{Frontend, NodeObserver, limits};
 use perdura_raft::cluster::identity;
 use perdura_raft::{ClusterConfig, MultiRaft, RaftTuning};
@@ -31,6 +32,11 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on --grpc-addr {grpc_addr}"))?;
     let peer_addr = resolve(&config.peer_addr).await?;
+    if let Some(metrics) = &config.metrics_addr {
+        let metrics_addr = resolve(metrics).await?;
+        crate::metrics::install(metrics_addr)?;
+        info!(%metrics_addr, "serving Prometheus metrics at /metrics");
+    }
     info!(
         node_id,
         cluster = %config.initial_cluster,
@@ -74,6 +80,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
+            // One place times every call (health checks are labelled method "unknown").
+            .layer(RpcMetricsLayer)
             .add_service(health_service)
             .add_service(workflow_service)
             .add_service(operator_service)

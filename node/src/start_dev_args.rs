@@ -20,6 +20,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<ServeOptions> {
         groups: 4,
         namespaces: Vec::new(),
         log_level: "warn".into(),
+        metrics_addr: None,
     };
     let mut i = 0;
     while i < args.len() {

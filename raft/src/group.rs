@@ -93,6 +93,7 @@ impl Group {
                 detail: e.to_string(),
             })?;
         let (is_leader_tx, is_leader) = watch::channel(false);
+        metrics::gauge!("perdura_raft_is_leader", "group" => id.0.to_string()).set(0.0);
         Ok(Group {
             id,
             raft,
@@ -195,7 +196,15 @@ impl Group {
     ) {
         let mut metrics = self.raft.metrics();
         let mut leading = false;
+        let mut leader = None;
         loop {
+            let observed = metrics.borrow_watched().current_leader;
+            if observed.is_some() && observed != leader {
+                // A new leader as seen by this node (etcd's "leader changes seen").
+                leader = observed;
+                metrics::counter!("perdura_raft_leader_changes_total", "group" => self.id.0.to_string())
+                    .increment(1);
+            }
             let stopping = *shutdown.borrow_and_update();
             let ready = !stopping && is_ready_leader(&metrics.borrow_watched(), node_id);
             if ready != leading {
@@ -219,8 +228,8 @@ impl Group {
     }
 
     fn report_leadership(&self, is_leader: bool, observer: Option<&dyn ApplyObserver>) {
-        metrics::counter!("perdura_raft_leader_changes_total", "group" => self.id.0.to_string())
-            .increment(1);
+        metrics::gauge!("perdura_raft_is_leader", "group" => self.id.0.to_string())
+            .set(if is_leader { 1.0 } else { 0.0 });
         tracing::info!(group = %self.id, is_leader, "leadership changed");
         if let Some(observer) = observer {
             observer.on_leadership(self.id, is_leader);

@@ -34,6 +34,7 @@ pub mod error;
 pub mod fork;
 mod group;
 mod groups;
+pub mod log_size;
 pub mod log_store;
 pub mod multi;
 pub mod network;

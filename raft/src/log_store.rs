@@ -8,6 +8,7 @@
 //! Every write of this store (append, vote, truncate, purge) goes through the same FIFO writer,
 //! so writes of one group reach the disk in the order openraft issued them.
 
+use crate::log_size::LogSize;
 use crate::records::{decode_record, encode_record};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 use openraft::entry::RaftEntry;
@@ -32,6 +33,8 @@ pub struct GroupLogStore {
     db: Arc<Db>,
     writer: Arc<LogWriter>,
     unflushed: Unflushed,
+    /// The log's extent, for the log-size gauge.
+    size: LogSize,
 }
 
 impl GroupLogStore {
@@ -41,6 +44,7 @@ impl GroupLogStore {
             db,
             writer,
             unflushed: Arc::default(),
+            size: LogSize::new(group),
         }
     }
 
@@ -188,6 +192,10 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
             .flatten()
             .max_by_key(|l| l.index());
         let last_log_id = last.or(last_purged);
+        self.size.found(
+            last_purged.map(|l| l.index()),
+            last_log_id.map(|l| l.index()),
+        );
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id,
@@ -248,6 +256,9 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
             self.unflushed().insert(entry.index(), entry);
         }
         let count = appended.len() as u64;
+        if let Some(last) = appended.last() {
+            self.size.appended(last.index());
+        }
         let unflushed = self.unflushed.clone();
         let done = Box::new(move |result: Result<(), StorageError>| {
             if result.is_ok() {
@@ -274,6 +285,7 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |l| l.index() + 1);
         self.unflushed().retain(|index, _| *index < from);
+        self.size.truncated(last_log_id.map(|l| l.index()));
         let mut batch = Batch::new();
         batch.delete_range(
             Cf::RaftLog,
@@ -286,6 +298,7 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let upto = log_id.index();
         self.unflushed().retain(|index, _| *index > upto);
+        self.size.purged(upto);
         // The purge marker and the deletion are one atomic write: no hole is ever visible.
         let mut batch = Batch::new();
         batch.put(

@@ -69,6 +69,10 @@ impl GroupStateMachine {
     ) -> Result<GroupStateMachine, StorageError> {
         let applied = records::read_applied(&db, group)?;
         let state = Arc::new(RwLock::new(load_state(&db, group)?));
+        if let Some(log_id) = applied.last_applied {
+            metrics::gauge!("perdura_raft_applied_index", "group" => group.0.to_string())
+                .set(log_id.index as f64);
+        }
         Ok(GroupStateMachine {
             group,
             db,

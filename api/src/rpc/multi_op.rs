@@ -70,9 +70,10 @@ impl Frontend {
 
         let group = self.group_of(&start.namespace, &start.workflow_id);
         let (namespace, workflow_id) = (start.namespace.clone(), start.workflow_id.clone());
+        let new_run_id = uuid::Uuid::new_v4().to_string();
         let kind = ShardCommandKind::StartWorkflowWithUpdate {
             start,
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: new_run_id.clone(),
             update,
         };
         let (run_id, started, update_status) = match self.propose(group, kind).await? {
@@ -87,6 +88,7 @@ impl Frontend {
                 )));
             }
         };
+        crate::workflow_metrics::record_start_reply(&namespace, &new_run_id, &run_id, started);
         let key = ExecutionKey {
             namespace,
             workflow_id,

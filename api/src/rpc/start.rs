@@ -1,7 +1,7 @@
 //! StartWorkflowExecution and SignalWithStartWorkflowExecution.
 
 use crate::frontend::Frontend;
-use crate::{status, validate};
+use crate::{status, validate, workflow_metrics};
 use perdura_engine::{ShardCommandKind, ShardReply};
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
@@ -13,12 +13,15 @@ impl Frontend {
     ) -> Result<ws::StartWorkflowExecutionResponse, Status> {
         self.validate_start(&mut request)?;
         let group = self.group_of(&request.namespace, &request.workflow_id);
+        let namespace = request.namespace.clone();
+        let new_run_id = uuid::Uuid::new_v4().to_string();
         let kind = ShardCommandKind::StartWorkflow {
             request,
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: new_run_id.clone(),
         };
         match self.propose(group, kind).await? {
             ShardReply::WorkflowStarted { run_id, started } => {
+                workflow_metrics::record_start_reply(&namespace, &new_run_id, &run_id, started);
                 Ok(ws::StartWorkflowExecutionResponse {
                     run_id,
                     started,
@@ -85,12 +88,15 @@ impl Frontend {
         validate::message_blob("Header", request.header.as_ref())?;
         validate::request_id(&mut request.request_id)?;
         let group = self.group_of(&request.namespace, &request.workflow_id);
+        let namespace = request.namespace.clone();
+        let new_run_id = uuid::Uuid::new_v4().to_string();
         let kind = ShardCommandKind::SignalWithStartWorkflow {
             request,
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: new_run_id.clone(),
         };
         match self.propose(group, kind).await? {
             ShardReply::WorkflowStarted { run_id, started } => {
+                workflow_metrics::record_start_reply(&namespace, &new_run_id, &run_id, started);
                 Ok(ws::SignalWithStartWorkflowExecutionResponse {
                     run_id,
                     started,
