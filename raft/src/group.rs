@@ -195,10 +195,22 @@ impl Group {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut metrics = self.raft.metrics();
-        let mut leading = false;
+        // The term this node leads in, once it became the ready leader.
+        let mut leading: Option<u64> = None;
         let mut leader = None;
         loop {
-            let observed = metrics.borrow_watched().current_leader;
+            let (observed, ready_in) = {
+                let m = metrics.borrow_watched();
+                let ready_in = match leading {
+                    // A ready leader stays leader for its whole term: between an entry's
+                    // commit and its apply `is_ready_leader` is briefly false, and that is no
+                    // leadership change (reporting it would restart the leader's drivers and
+                    // rebuild its queues on every write).
+                    Some(term) => leads_in_term(&m, node_id, term).then_some(term),
+                    None => is_ready_leader(&m, node_id).then_some(m.current_term),
+                };
+                (m.current_leader, ready_in)
+            };
             if observed.is_some() && observed != leader {
                 // A new leader as seen by this node (etcd's "leader changes seen").
                 leader = observed;
@@ -206,18 +218,18 @@ impl Group {
                     .increment(1);
             }
             let stopping = *shutdown.borrow_and_update();
-            let ready = !stopping && is_ready_leader(&metrics.borrow_watched(), node_id);
-            if ready != leading {
-                leading = ready;
-                self.report_leadership(ready, observer.as_deref());
+            let ready_in = ready_in.filter(|_| !stopping);
+            if ready_in.is_some() != leading.is_some() {
+                self.report_leadership(ready_in.is_some(), observer.as_deref());
             }
+            leading = ready_in;
             if stopping {
                 return;
             }
             tokio::select! {
                 r = metrics.changed() => if r.is_err() {
                     // The group stopped.
-                    if leading {
+                    if leading.is_some() {
                         self.report_leadership(false, observer.as_deref());
                     }
                     return;
@@ -278,6 +290,11 @@ pub(crate) fn is_ready_leader(m: &RaftMetrics<TypeConfig>, node_id: u64) -> bool
         && m.local_committed
             .as_ref()
             .is_none_or(|committed| applied.index >= committed.index)
+}
+
+/// Still the leader in `term` (the term in which this node became the ready leader).
+fn leads_in_term(m: &RaftMetrics<TypeConfig>, node_id: u64, term: u64) -> bool {
+    m.state == ServerState::Leader && m.current_leader == Some(node_id) && m.current_term == term
 }
 
 /// A shard group as seen by its timer driver.

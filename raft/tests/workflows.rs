@@ -216,3 +216,38 @@ async fn fire_timers_on_an_idle_group_fires_nothing() {
     );
     node.shutdown().await;
 }
+
+/// Regression: the leadership watcher reported a loss and a regain of leadership around every
+/// write (between an entry's commit and its apply the "ready leader" check is false), which
+/// restarted the leader's drivers, rebuilt its queues and hid closes from the leader-only
+/// workflow counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_do_not_flap_leadership() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let observer = Arc::new(Recorder::default());
+    let node = open(dir.path(), 2, observer.clone(), tuning()).await;
+    let mut reported_at_start = observer.leadership.lock().expect("lock").clone();
+    reported_at_start.sort();
+    assert_eq!(
+        reported_at_start,
+        [(GroupId(1), true), (GroupId(2), true)],
+        "open reports each group's leadership once"
+    );
+    for i in 0..50 {
+        let id = format!("flap-{i}");
+        let group = node.group_of("default", &id);
+        node.propose(group, start(&id, None))
+            .await
+            .expect("committed")
+            .expect("started");
+    }
+    // Give the watcher time to observe every commit/apply pair.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut reported = observer.leadership.lock().expect("lock").clone();
+    reported.sort();
+    assert_eq!(
+        reported, reported_at_start,
+        "no leadership change after start: {reported:?}"
+    );
+    node.shutdown().await;
+}
