@@ -1,5 +1,6 @@
-//! `perdura dev --metrics-addr`: the real binary serves Prometheus text on `GET /metrics`, and a
-//! small workflow run through raw gRPC shows up in every required series.
+//! `--metrics-addr`: the real binary serves Prometheus text on `GET /metrics`. On `perdura dev`
+//! a small workflow run through raw gRPC shows up in every required series; on a three-node
+//! `perdura server start` cluster each workflow is counted once, not once per replica.
 
 mod common;
 
@@ -288,4 +289,163 @@ async fn a_busy_metrics_address_stops_the_start() {
         .expect("read stderr");
     assert!(stderr.contains(&metrics_arg), "{stderr}");
     drop(busy);
+}
+
+/// Which node (index) leads each group, from every node's `perdura_raft_is_leader`; `None` if
+/// a group has no single leader right now.
+async fn leaders(metrics_ports: &[u16]) -> Option<BTreeMap<String, usize>> {
+    let mut leaders: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (node, port) in metrics_ports.iter().enumerate() {
+        for sample in parse(&scrape(*port).await) {
+            if sample.name == "perdura_raft_is_leader" {
+                let group = sample.labels.get("group").cloned().unwrap_or_default();
+                let entry = leaders.entry(group).or_default();
+                if sample.value == 1.0 {
+                    entry.push(node);
+                }
+            }
+        }
+    }
+    leaders
+        .into_iter()
+        .map(|(group, nodes)| (nodes.len() == 1).then(|| (group, nodes[0])))
+        .collect()
+}
+
+/// Sum over the nodes of the sample `name` with exactly `labels` (absent counts 0).
+async fn cluster_sum(metrics_ports: &[u16], name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    let mut values = Vec::new();
+    for port in metrics_ports {
+        values.push(value(&parse(&scrape(*port).await), name, labels).unwrap_or(0.0));
+    }
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_counts_each_workflow_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let cluster = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, peer, _))| format!("{}=127.0.0.1:{peer}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut servers = Vec::new();
+    for (i, (grpc, peer, metrics)) in ports.iter().enumerate() {
+        let data_dir = root.path().join(format!("n{}", i + 1));
+        let args = [
+            "server".to_string(),
+            "start".into(),
+            "--node-id".into(),
+            (i + 1).to_string(),
+            "--data-dir".into(),
+            data_dir.to_str().expect("utf-8 path").into(),
+            "--grpc-addr".into(),
+            format!("127.0.0.1:{grpc}"),
+            "--peer-addr".into(),
+            format!("127.0.0.1:{peer}"),
+            "--initial-cluster".into(),
+            cluster.clone(),
+            "--groups".into(),
+            "4".into(),
+            "--metrics-addr".into(),
+            format!("127.0.0.1:{metrics}"),
+            "--log-level".into(),
+            "warn".into(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        servers.push(Server::start(&args, *grpc));
+    }
+    let mut clients = Vec::new();
+    for server in &servers {
+        clients.push(server.client().await);
+    }
+    let metrics_ports: Vec<u16> = ports.iter().map(|p| p.2).collect();
+
+    // Wait for settled leadership (the balancer moves leaders every few seconds at first), so
+    // that no leader change falls between the close below and its count.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut previous = None;
+    loop {
+        let now = leaders(&metrics_ports).await;
+        if now.as_ref().is_some_and(|l| l.len() == 5) && now == previous {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leadership never settled: {now:?}"
+        );
+        previous = now;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+    }
+
+    // Started through node 1, terminated through node 2.
+    clients[0]
+        .start_workflow_execution(start_request("cluster-metrics-1", "req-1"))
+        .await
+        .expect("start through node 1");
+    clients[1]
+        .terminate_workflow_execution(ws::TerminateWorkflowExecutionRequest {
+            namespace: "default".into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "cluster-metrics-1".into(),
+                run_id: String::new(),
+            }),
+            reason: "test".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("terminate through node 2");
+
+    // Every replica applies the close; wait until all applied indexes agree.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut agree = true;
+        for group in ["0", "1", "2", "3", "4"] {
+            let applied = cluster_sum(
+                &metrics_ports,
+                "perdura_raft_applied_index",
+                &[("group", group)],
+            )
+            .await;
+            agree &= applied[0] > 0.0 && applied.iter().all(|a| *a == applied[0]);
+        }
+        if agree {
+            break;
+        }
+        assert!(Instant::now() < deadline, "replicas never caught up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let ns = ("namespace", "default");
+    let started = cluster_sum(&metrics_ports, "perdura_workflows_started_total", &[ns]).await;
+    assert_eq!(
+        started,
+        [1.0, 0.0, 0.0],
+        "counted by the node that answered"
+    );
+    let closed = cluster_sum(
+        &metrics_ports,
+        "perdura_workflows_completed_total",
+        &[ns, ("status", "terminated")],
+    )
+    .await;
+    assert_eq!(
+        closed.iter().sum::<f64>(),
+        1.0,
+        "three replicas applied the close, one counted it: {closed:?}"
+    );
+    let terminate = [
+        ("service", "WorkflowService"),
+        ("method", "TerminateWorkflowExecution"),
+        ("code", "OK"),
+    ];
+    let terminated = cluster_sum(&metrics_ports, "perdura_rpc_seconds_count", &terminate).await;
+    assert_eq!(terminated, [0.0, 1.0, 0.0]);
+    for server in servers {
+        assert!(server.terminate().success());
+    }
 }
