@@ -408,10 +408,11 @@ impl LocalRouter {
                     hops += 1;
                     Some(*to)
                 }
-                // A group a split created, still electing its first leader: not applied, wait.
-                // (Any other NotLeader is answered at once, as before.)
+                // A group a split created, still electing its first leader, or (single node,
+                // no forwarding) any election in progress: not applied, wait. (In a cluster the
+                // forwarder has already retried; its NotLeader is the answer.)
                 Err(ProposeError::NotLeader { leader: None })
-                    if (hops > 0 || self.never_led(group))
+                    if (hops > 0 || self.never_led(group) || self.forward.is_none())
                         && tokio::time::Instant::now() < deadline =>
                 {
                     Some(group)
