@@ -405,5 +405,27 @@ class Cluster:
                                      f"{applied}, digests {digests}")
             await asyncio.sleep(0.5)
 
+    async def wait_caught_up(self, node: Node, timeout: float) -> float:
+        """Until `node` has applied, in every group, at least what the other live nodes had
+        applied when this was called (it caught up with the past, while load goes on).
+        Returns the seconds it took."""
+        t0 = time.monotonic()
+        applied = self.applied_indexes()
+        target: Dict[int, int] = {}
+        for node_id, groups in applied.items():
+            if node_id != node.node_id:
+                for g, index in groups.items():
+                    target[g] = max(target.get(g, 0), index)
+        assert set(target) >= set(self.all_groups()), f"no applied indexes from the others: {applied}"
+        while True:
+            mine = self.applied_indexes().get(node.node_id, {})
+            behind = {g: (mine.get(g), i) for g, i in target.items() if mine.get(g, -1) < i}
+            if not behind:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise AssertionError(f"{node} did not catch up within {timeout}s: group: "
+                                     f"(applied, target) {behind}")
+            await asyncio.sleep(0.2)
+
     def log_tails(self, lines: int = 60) -> str:
         return "\n".join(f"---- {n} log tail ----\n{n.log_tail(lines)}" for n in self.nodes.values())
