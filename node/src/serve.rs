@@ -30,6 +30,25 @@ pub fn init_logging(level: &str) {
         .init();
 }
 
+/// The Temporal services a node serves on its client address (gzip both ways, message size
+/// limit), shared by dev and cluster mode.
+pub fn temporal_services(
+    frontend: &Frontend,
+) -> (
+    WorkflowServiceServer<Frontend>,
+    OperatorServiceServer<Operator>,
+) {
+    let workflow_service = WorkflowServiceServer::new(frontend.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES);
+    let operator_service = OperatorServiceServer::new(Operator)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    (workflow_service, operator_service)
+}
+
 pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     // An ephemeral data dir lives as long as this guard.
     let (data_dir, _ephemeral) = match &options.data_dir {
@@ -75,14 +94,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         data_dir.display()
     );
 
-    let workflow_service = WorkflowServiceServer::new(frontend.clone())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES)
-        .max_encoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES);
-    let operator_service = OperatorServiceServer::new(Operator)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+    let (workflow_service, operator_service) = temporal_services(&frontend);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()

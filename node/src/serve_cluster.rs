@@ -7,19 +7,15 @@
 //! balancers stop sending before connections close).
 
 use crate::health;
-use crate::serve::{SHUTDOWN_GRACE, incoming, shutdown_signal};
+use crate::serve::{SHUTDOWN_GRACE, incoming, shutdown_signal, temporal_services};
 use crate::server_config::{HostPort, ServerConfig};
 use anyhow::Context;
-use perdura_api::operator::Operator;
-use perdura_api::pb::operatorservice::operator_service_server::OperatorServiceServer;
-use perdura_api::pb::workflowservice::workflow_service_server::WorkflowServiceServer;
 use perdura_api::rpc_metrics::RpcMetricsLayer;
-use perdura_api::{Frontend, NodeObserver, limits};
+use perdura_api::{Frontend, NodeObserver};
 use perdura_raft::cluster::identity;
 use perdura_raft::{ClusterConfig, MultiRaft, RaftTuning};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tonic::codec::CompressionEncoding;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
@@ -69,14 +65,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         .unwrap_or_else(|| "?".into());
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    let workflow_service = WorkflowServiceServer::new(frontend.clone())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES)
-        .max_encoding_message_size(limits::MAX_GRPC_MESSAGE_BYTES);
-    let operator_service = OperatorServiceServer::new(Operator)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+    let (workflow_service, operator_service) = temporal_services(&frontend);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
