@@ -21,9 +21,10 @@ pub struct TaskToken {
     pub kind: TaskKind,
     pub execution: ExecutionKey,
     /// Event ID of the WorkflowTaskScheduled / ActivityTaskScheduled event. Queries: the
-    /// node-local query number.
+    /// query's number on its origin node.
     pub scheduled_event_id: i64,
-    /// Workflow tasks: ID of the WorkflowTaskStarted event. Activities: 0.
+    /// Workflow tasks: ID of the WorkflowTaskStarted event. Activities: 0. Queries: the ID of
+    /// the node that holds the query (its origin), where the answer must go.
     pub started_event_id: i64,
     pub attempt: i32,
 }

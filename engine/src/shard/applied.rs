@@ -77,6 +77,10 @@ pub enum Notice {
         execution: ExecutionKey,
         status: WorkflowExecutionStatus,
     },
+    /// A task left the ready set (started by some poller, completed, timed out, its run
+    /// closed, moved to another queue): every node drops its queue entry for it, so entries of
+    /// tasks that another node's poller took do not pile up in this node's queues.
+    TaskGone(PendingTask),
 }
 
 /// A task waiting in a task queue to be handed to one poller.

@@ -165,6 +165,12 @@ impl ShardState {
         self.ready.iter().cloned().collect()
     }
 
+    /// Whether `task` is ready for dispatch and not started: a poller whose start was refused
+    /// asks whether the task became ready again since (or its queue entry is stale).
+    pub fn is_task_pending(&self, task: &PendingTask) -> bool {
+        self.ready.contains(task)
+    }
+
     /// Every outbox message waiting for delivery, in delivery order (see
     /// `docs/design/003-cross-shard-outbox.md`).
     pub fn pending_outbox(&self) -> Vec<OutboxEntry> {
@@ -250,6 +256,7 @@ impl ShardState {
                 self.outbox.insert(entry.clone());
             }
             for task in old_ready.difference(&new_ready) {
+                notices.push(Notice::TaskGone(task.clone()));
                 self.ready.remove(task);
             }
             for task in new_ready.difference(&old_ready) {

@@ -15,6 +15,7 @@ mod signal_with_start;
 mod split;
 mod start;
 mod sticky;
+mod task_gone;
 mod timers;
 mod updates;
 mod workflow_retry;
