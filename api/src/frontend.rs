@@ -4,7 +4,7 @@ use crate::history_watch::HistoryWatch;
 use crate::matching::Matching;
 use crate::observer::NodeObserver;
 use crate::pb::workflowservice::workflow_service_server::WorkflowService;
-use crate::query::QueryRegistry;
+use crate::query::QueryRelay;
 use crate::{status, validate};
 use perdura_engine::{
     ExecutionKey, GroupId, NamespaceRecord, ShardCommandKind, ShardReply, WorkflowKey,
@@ -21,7 +21,7 @@ pub struct Frontend {
     pub(crate) raft: Arc<MultiRaft>,
     pub(crate) matching: Arc<Matching>,
     pub(crate) history: Arc<HistoryWatch>,
-    pub(crate) queries: Arc<QueryRegistry>,
+    pub(crate) queries: Arc<QueryRelay>,
 }
 
 impl Frontend {

@@ -1,8 +1,17 @@
 //! Connects applied Raft entries to this node's in-memory dispatch and history wake-ups.
+//!
+//! Every node applies every group, so every node's queues hold every ready task: `TaskReady`
+//! adds an entry, `TaskGone` removes it (another node's poller may have started the task). The
+//! queues of a group are rebuilt from its replicated ready set when the node starts (after
+//! the groups are open) and when it becomes the group's leader; both replay into queues that
+//! ignore duplicates, so rebuilding twice costs nothing. A rebuild offers the tasks while it
+//! holds the group's state read lock: an entry applied after the read is applied after the
+//! offers too, and its notices (which the apply path sends after releasing the lock) arrive
+//! after them, so a rebuild never re-adds a task whose `TaskGone` was already processed.
 
 use crate::history_watch::HistoryWatch;
-use crate::matching::Matching;
-use crate::query::QueryRegistry;
+use crate::matching::{Matching, QueuedTask};
+use crate::query::{QueryHints, QueryRegistry, QueryRelay};
 use crate::workflow_metrics;
 use perdura_engine::{GroupId, Notice};
 use perdura_raft::{ApplyObserver, MultiRaft};
@@ -13,7 +22,7 @@ pub struct NodeObserver {
     pub matching: Arc<Matching>,
     pub history: Arc<HistoryWatch>,
     /// Not fed by notices; kept here so that every frontend of the node shares it.
-    pub queries: Arc<QueryRegistry>,
+    pub queries: Arc<QueryRelay>,
     raft: OnceLock<Weak<MultiRaft>>,
     /// The groups this node leads, as last reported by [`ApplyObserver::on_leadership`]: only
     /// the leader's apply counts a closed workflow (see [`workflow_metrics`]).
@@ -22,18 +31,23 @@ pub struct NodeObserver {
 
 impl NodeObserver {
     pub fn new() -> Arc<NodeObserver> {
+        let matching = Matching::new();
+        // The node ID is set in `attach`, before any query can be registered.
+        let registry = QueryRegistry::new(0);
+        let hints = QueryHints::new(Arc::clone(&matching));
         Arc::new(NodeObserver {
-            matching: Matching::new(),
+            queries: QueryRelay::new(registry, hints),
+            matching,
             history: HistoryWatch::new(),
-            queries: QueryRegistry::new(),
             raft: OnceLock::new(),
             leading: Mutex::default(),
         })
     }
 
-    /// Called once the router exists: queues every pending task of every group it leads.
+    /// Called once the router exists: queues every pending task of every group.
     pub fn attach(&self, raft: &Arc<MultiRaft>) {
         let _ = self.raft.set(Arc::downgrade(raft));
+        self.queries.registry().set_node_id(raft.node_id());
         for group in raft.shard_groups() {
             self.rebuild(raft, group);
         }
@@ -48,12 +62,11 @@ impl NodeObserver {
     }
 
     fn rebuild(&self, raft: &MultiRaft, group: GroupId) {
-        for task in raft
-            .read_shard(group, |state| state.pending_tasks())
-            .unwrap_or_default()
-        {
-            self.matching.offer(task);
-        }
+        raft.read_shard(group, |state| {
+            for task in state.pending_tasks() {
+                self.matching.offer(task);
+            }
+        });
     }
 }
 
@@ -62,6 +75,7 @@ impl ApplyObserver for NodeObserver {
         for notice in notices {
             match notice {
                 Notice::TaskReady(task) => self.matching.offer(task.clone()),
+                Notice::TaskGone(task) => self.matching.remove(&QueuedTask::Task(task.clone())),
                 Notice::HistoryAppended(execution) => self.history.appended(execution),
                 // Clients waiting for an update wait on the execution's history watch too.
                 Notice::UpdatesChanged(execution) => self.history.appended(execution),

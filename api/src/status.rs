@@ -114,6 +114,11 @@ pub fn propose(error: ProposeError) -> Status {
     Status::unavailable(format!("{error}; retry"))
 }
 
+/// A query relay message found no answer from the node that holds the query.
+pub fn relay(error: crate::query::RelayError) -> Status {
+    Status::unavailable(format!("{error}; retry"))
+}
+
 pub fn namespace_not_found(name: &str) -> Status {
     with_detail(
         Code::NotFound,

@@ -1,26 +1,27 @@
 //! Ownership of a task between the queue and the committed "started" record.
 
 use super::Matching;
-use perdura_engine::PendingTask;
+use super::task::QueuedTask;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// A task taken from a queue by one poller. Dropping the lease without [`TaskLease::consume`]
-/// puts the task back into its queue.
+/// gives the task back to its queue — unless it left the replicated ready set meanwhile
+/// (another node's poller started it), in which case it is forgotten.
 pub struct TaskLease {
-    task: Option<PendingTask>,
+    task: Option<QueuedTask>,
     matching: Arc<Matching>,
 }
 
 impl TaskLease {
-    pub(super) fn new(task: PendingTask, matching: Arc<Matching>) -> TaskLease {
+    pub(super) fn new(task: QueuedTask, matching: Arc<Matching>) -> TaskLease {
         TaskLease {
             task: Some(task),
             matching,
         }
     }
 
-    pub fn task(&self) -> &PendingTask {
+    pub fn task(&self) -> &QueuedTask {
         self.task
             .as_ref()
             .expect("a lease holds its task until consumed or dropped")
@@ -28,14 +29,16 @@ impl TaskLease {
 
     /// The task was started (committed) or is obsolete: it leaves matching for good.
     pub fn consume(mut self) {
-        self.task = None;
+        if let Some(task) = self.task.take() {
+            self.matching.consume(&task);
+        }
     }
 }
 
 impl Drop for TaskLease {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
-            self.matching.offer(task);
+            self.matching.release(task);
         }
     }
 }
@@ -43,13 +46,13 @@ impl Drop for TaskLease {
 /// A waiting poller's receiving end. If the poll ends (timeout, cancellation, shutdown) while a
 /// task is already in flight to it, the task goes back to the queue instead of being lost.
 pub(super) struct PollerSlot {
-    receiver: Option<oneshot::Receiver<PendingTask>>,
+    receiver: Option<oneshot::Receiver<QueuedTask>>,
     matching: Arc<Matching>,
 }
 
 impl PollerSlot {
     pub(super) fn new(
-        receiver: oneshot::Receiver<PendingTask>,
+        receiver: oneshot::Receiver<QueuedTask>,
         matching: Arc<Matching>,
     ) -> PollerSlot {
         PollerSlot {
@@ -77,7 +80,7 @@ impl PollerSlot {
 impl Drop for PollerSlot {
     fn drop(&mut self) {
         if let Some(lease) = self.give_up() {
-            drop(lease); // re-offers the task
+            drop(lease); // gives the task back
         }
     }
 }

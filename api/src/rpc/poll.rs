@@ -12,12 +12,15 @@ use super::history::HistoryToken;
 use super::time::{duration_or_zero, timestamp};
 use crate::frontend::Frontend;
 use crate::limits::HISTORY_PAGE_SIZE;
-use crate::matching::QueueKey;
+use crate::matching::{QueueKey, QueuedTask};
+use crate::query::{ClaimKind, Claimable};
 use crate::{status, validate};
 use perdura_engine::{
-    ActivityTaskInfo, ExecutionKey, GroupId, ShardCommandKind, ShardReply, TaskKind,
-    WorkflowTaskInfo,
+    ActivityTaskInfo, EngineError, ExecutionKey, GroupId, PendingTask, ShardCommandKind,
+    ShardReply, TaskKind, WorkflowTaskInfo,
 };
+use perdura_raft::ProposeError;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::common::v1::{ActivityType, WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::enums::v1::TaskQueueKind;
@@ -37,7 +40,6 @@ impl Frontend {
         self.namespace(&request.namespace)?;
         let queue = request.task_queue.unwrap_or_default();
         validate::required_id("TaskQueue", &queue.name)?;
-        let queue_name = queue.name.clone();
         let key = QueueKey {
             namespace: request.namespace,
             task_queue: queue.name,
@@ -45,20 +47,13 @@ impl Frontend {
         };
         match self.next_started_task(key, wait, &request.identity).await? {
             Some(Taken::Task(group, ShardReply::WorkflowTaskStarted(info))) => {
-                self.workflow_task_response(group, info)
+                self.workflow_task_response(group, info).await
             }
             Some(Taken::Task(_, other)) => Err(unexpected(&other)),
-            Some(Taken::Query(id, execution, query)) => {
-                let response = self.query_task_response(id, &execution, query);
+            Some(Taken::Query(hint, task_queue, query)) => {
+                let response = self.query_task_response(hint.id, &hint.execution, query);
                 if response.is_err() {
-                    self.queries.untake_direct(id);
-                    self.matching.offer(perdura_engine::PendingTask {
-                        kind: TaskKind::Query,
-                        namespace: execution.namespace.clone(),
-                        task_queue: queue_name,
-                        execution,
-                        scheduled_event_id: id,
-                    });
+                    self.queries.unclaim(&hint, task_queue).await;
                 }
                 response
             }
@@ -90,9 +85,9 @@ impl Frontend {
         }
     }
 
-    /// Waits for a task of `key`'s queue and records it started in its group. Obsolete tasks
-    /// (completed, timed out, already started; queries nobody waits for) are skipped. `None`
-    /// when the wait ends empty.
+    /// Waits for a task of `key`'s queue and records it started in its group. Tasks another
+    /// poller (of any node) started first, and other obsolete tasks, are skipped; so are
+    /// query tasks another node claimed. `None` when the wait ends empty.
     async fn next_started_task(
         &self,
         key: QueueKey,
@@ -108,56 +103,79 @@ impl Frontend {
             )
             .await
         {
-            let task = lease.task().clone();
-            if task.kind == TaskKind::Query {
-                lease.consume();
-                match self.queries.take_direct(task.scheduled_event_id) {
-                    Some((execution, query)) => {
-                        return Ok(Some(Taken::Query(
-                            task.scheduled_event_id,
-                            execution,
-                            query,
-                        )));
+            let task = match lease.task().clone() {
+                QueuedTask::Task(task) => task,
+                QueuedTask::Query(query_task) => {
+                    lease.consume();
+                    let Some(hint) = self.queries.hints().direct(query_task.id) else {
+                        continue;
+                    };
+                    if let Some(query) = self.queries.claim(&hint, ClaimKind::Direct).await {
+                        return Ok(Some(Taken::Query(hint, query_task.task_queue, query)));
                     }
-                    None => continue,
+                    continue;
                 }
-            }
-            let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
-            let (execution, scheduled_event_id) = (task.execution.clone(), task.scheduled_event_id);
-            let (identity, poll_request_id) =
-                (identity.to_string(), uuid::Uuid::new_v4().to_string());
-            let kind = match task.kind {
-                TaskKind::Workflow => ShardCommandKind::RecordWorkflowTaskStarted {
-                    execution,
-                    scheduled_event_id,
-                    identity,
-                    poll_request_id,
-                },
-                TaskKind::Activity => ShardCommandKind::RecordActivityTaskStarted {
-                    execution,
-                    scheduled_event_id,
-                    identity,
-                    poll_request_id,
-                },
-                TaskKind::Query => continue,
             };
-            match self.propose(group, kind).await {
-                Ok(reply) => {
+            let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
+            let Some(kind) = start_command(&task, identity) else {
+                lease.consume();
+                continue;
+            };
+            match self.propose_start(group, kind, deadline).await {
+                Ok(Ok(reply)) => {
                     lease.consume();
                     return Ok(Some(Taken::Task(group, reply)));
                 }
-                Err(error) if error.code() == tonic::Code::NotFound => {
-                    debug!(?task, "skipping obsolete task");
-                    lease.consume();
+                Ok(Err(EngineError::NotFound(_))) => {
+                    // Another poller (maybe of another node) started it first, or it is
+                    // obsolete. The refusal was applied here before the reply came back, so
+                    // the replica says whether the task is ready again (a retry under the
+                    // same identity) or this entry is stale.
+                    debug!(?task, "start refused; skipping the task");
+                    let ready_again = self
+                        .raft
+                        .read_shard(group, |state| state.is_task_pending(&task))
+                        .unwrap_or(false);
+                    if ready_again {
+                        drop(lease);
+                    } else {
+                        lease.consume();
+                    }
                 }
-                // The lease drops here and the task goes back to its queue.
-                Err(error) => return Err(error),
+                // The lease drops here and the task goes back to its queue (unless it left
+                // the ready set meanwhile).
+                Ok(Err(error)) => return Err(status::engine(error)),
+                Err(error) => return Err(status::propose(error)),
             }
         }
         Ok(None)
     }
 
-    pub(crate) fn workflow_task_response(
+    /// Proposes a task's start. An outcome that is unknown (the leader changed or the
+    /// connection broke after sending) is asked again with the same poll request ID, which the
+    /// engine answers with the same start if the first one was applied — so the task is handed
+    /// out rather than left started with no worker until it times out.
+    async fn propose_start(
+        &self,
+        group: GroupId,
+        kind: ShardCommandKind,
+        deadline: Instant,
+    ) -> Result<Result<ShardReply, EngineError>, ProposeError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.raft.propose(group, kind.clone()).await {
+                Err(ProposeError::Indeterminate(detail))
+                    if attempts < START_ATTEMPTS && Instant::now() < deadline =>
+                {
+                    debug!(%group, %detail, "task start outcome unknown; asking again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub(crate) async fn workflow_task_response(
         &self,
         group: perdura_engine::GroupId,
         info: WorkflowTaskInfo,
@@ -199,7 +217,7 @@ impl Frontend {
             _ => Vec::new(),
         };
         events.extend(info.speculative_events);
-        let queries = self.queries.attach(execution, info.started_event_id);
+        let queries = self.attach_queries(execution, info.started_event_id).await;
         Ok(ws::PollWorkflowTaskQueueResponse {
             task_token: info.token.encode(),
             queries,
@@ -228,12 +246,56 @@ impl Frontend {
     }
 }
 
+/// Proposals of one task start when the outcome stays unknown.
+const START_ATTEMPTS: u32 = 3;
+
+impl Frontend {
+    /// Claims the queries waiting for the next workflow task of `execution`, which just
+    /// started with `started_event_id`: the poll response's `queries` map.
+    async fn attach_queries(
+        &self,
+        execution: &ExecutionKey,
+        started_event_id: i64,
+    ) -> HashMap<String, WorkflowQuery> {
+        let mut attached = HashMap::new();
+        for hint in self.queries.hints().attachable(execution) {
+            let kind = ClaimKind::Attached { started_event_id };
+            if let Some(query) = self.queries.claim(&hint, kind).await {
+                attached.insert(hint.id.to_string(), query);
+            }
+        }
+        attached
+    }
+}
+
+/// The command that records `task` started by a poller with `identity`; `None` for a kind
+/// that is never started this way.
+fn start_command(task: &PendingTask, identity: &str) -> Option<ShardCommandKind> {
+    let (execution, scheduled_event_id) = (task.execution.clone(), task.scheduled_event_id);
+    let (identity, poll_request_id) = (identity.to_string(), uuid::Uuid::new_v4().to_string());
+    match task.kind {
+        TaskKind::Workflow => Some(ShardCommandKind::RecordWorkflowTaskStarted {
+            execution,
+            scheduled_event_id,
+            identity,
+            poll_request_id,
+        }),
+        TaskKind::Activity => Some(ShardCommandKind::RecordActivityTaskStarted {
+            execution,
+            scheduled_event_id,
+            identity,
+            poll_request_id,
+        }),
+        TaskKind::Query => None,
+    }
+}
+
 /// What a poll took from its queue.
 enum Taken {
     /// A task whose "started" record was committed in its group.
     Task(GroupId, ShardReply),
-    /// A direct query task: its number, run and query.
-    Query(i64, ExecutionKey, WorkflowQuery),
+    /// A direct query task this node claimed: the hint, its task queue and the query.
+    Query(Claimable, String, WorkflowQuery),
 }
 
 fn unexpected(reply: &ShardReply) -> Status {

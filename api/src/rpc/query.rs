@@ -1,14 +1,16 @@
 //! QueryWorkflow and RespondQueryTaskCompleted, and the query tasks handed to workflow-task
-//! pollers. Routing follows the real server (TEMPORAL-WIRE.md §1.8, see [`crate::query`]).
+//! pollers. Routing follows the real server (TEMPORAL-WIRE.md §1.8); the relay that lets any
+//! node's worker answer a query received by any node is in [`crate::query`].
 
 use super::history::HistoryToken;
 use super::respond::task_token;
 use super::time::timestamp;
 use crate::frontend::Frontend;
 use crate::limits::HISTORY_PAGE_SIZE;
-use crate::query::{QueryAnswer, Stage};
+use crate::query::{ClaimKind, QueryAnswer, QueryId, QueryRelay, Route, Stage};
 use crate::{status, validate};
-use perdura_engine::{ExecutionKey, GroupId, MutableState, PendingTask, TaskKind, TaskToken};
+use perdura_engine::{ExecutionKey, GroupId, MutableState, TaskKind, TaskToken};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::{
     common::v1::{WorkflowExecution, WorkflowType},
@@ -133,15 +135,22 @@ impl Frontend {
         }
 
         let deadline = Instant::now() + wait;
-        let mut ticket = self.queries.register(key.clone(), query, Stage::Buffered);
+        let mut ticket = self
+            .queries
+            .registry()
+            .register(key.clone(), query, deadline);
         let id = ticket.id;
-        self.route_query(id, &key, &view);
+        let _withdraw = Withdraw {
+            relay: Arc::clone(&self.queries),
+            id,
+        };
+        self.route_query(id, &view);
         loop {
             let watcher = self.history.watch(&key);
             // Every append may end the task the query waits for: route it again then.
             let appended = watcher.wait_unless(|| {
                 if let Ok(view) = self.run_view(group, &key) {
-                    self.route_query(id, &key, &view);
+                    self.route_query(id, &view);
                 }
                 false
             });
@@ -181,10 +190,18 @@ impl Frontend {
         } else {
             QueryAnswer::Answered(request.query_result)
         };
-        if !self
+        // A direct query task's token names its origin in `started_event_id`.
+        let id = QueryId {
+            origin: u64::try_from(token.started_event_id)
+                .map_err(|_| status::invalid("Error deserializing task token."))?,
+            number: token.scheduled_event_id,
+        };
+        let delivered = self
             .queries
-            .answer_direct(token.scheduled_event_id, &token.execution, answer)
-        {
+            .answer(id, &token.execution, ClaimKind::Direct, answer)
+            .await
+            .map_err(status::relay)?;
+        if !delivered {
             return Err(Status::not_found(
                 "Query task not found, or already expired.",
             ));
@@ -199,41 +216,41 @@ impl Frontend {
             .ok_or_else(|| crate::frontend::workflow_not_found(&key.workflow_id))
     }
 
-    /// Sends a waiting query the way its run allows now: direct when safe, else it waits for
+    /// Routes a waiting query the way its run allows now: direct when safe, else it waits for
     /// the next workflow task (again, if the task it rode on ended without answering).
-    fn route_query(&self, id: i64, key: &ExecutionKey, view: &RunView) {
-        let direct = view.direct_safe();
-        match self.queries.stage(id) {
-            Some(Stage::Buffered) if direct => self.dispatch_direct(id, key, view),
-            Some(Stage::Attached { started_event_id })
-                if view.started_event_id() != Some(started_event_id) =>
-            {
-                if direct {
-                    self.dispatch_direct(id, key, view);
-                } else {
-                    self.queries.set_stage(id, Stage::Buffered);
+    fn route_query(&self, id: QueryId, view: &RunView) {
+        let route = if view.direct_safe() {
+            Route::Direct {
+                task_queue: view.task_queue.clone(),
+            }
+        } else {
+            Route::Attach
+        };
+        let registry = self.queries.registry();
+        match registry.stage(id) {
+            Some(Stage::New) => self.queries.route(id, route),
+            Some(Stage::Buffered) if view.direct_safe() => self.queries.route(id, route),
+            Some(Stage::Attached {
+                started_event_id,
+                seen,
+            }) => {
+                if view.started_event_id() == Some(started_event_id) {
+                    registry.mark_seen(id);
+                } else if seen || view.last_event_id >= started_event_id {
+                    // The task ended without answering (not: this replica has not applied
+                    // its start yet).
+                    self.queries.route(id, route);
                 }
             }
             _ => {}
         }
     }
 
-    fn dispatch_direct(&self, id: i64, key: &ExecutionKey, view: &RunView) {
-        self.queries.set_stage(id, Stage::Direct);
-        self.matching.offer(PendingTask {
-            kind: TaskKind::Query,
-            namespace: key.namespace.clone(),
-            task_queue: view.task_queue.clone(),
-            execution: key.clone(),
-            scheduled_event_id: id,
-        });
-    }
-
     /// The poll response of a direct query task: the query, the run's full history and a
     /// query task token.
     pub(crate) fn query_task_response(
         &self,
-        id: i64,
+        id: QueryId,
         key: &ExecutionKey,
         query: WorkflowQuery,
     ) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
@@ -258,8 +275,9 @@ impl Frontend {
         let token = TaskToken {
             kind: TaskKind::Query,
             execution: key.clone(),
-            scheduled_event_id: id,
-            started_event_id: 0,
+            scheduled_event_id: id.number,
+            started_event_id: i64::try_from(id.origin)
+                .map_err(|_| status::internal("node ID out of range"))?,
             attempt: 0,
         };
         let now_ms = std::time::SystemTime::now()
@@ -287,6 +305,18 @@ impl Frontend {
             started_time: timestamp(now_ms),
             ..Default::default()
         })
+    }
+}
+
+/// Withdraws a query from every node when its QueryWorkflow call ends, however it ends.
+struct Withdraw {
+    relay: Arc<QueryRelay>,
+    id: QueryId,
+}
+
+impl Drop for Withdraw {
+    fn drop(&mut self) {
+        self.relay.abandon(self.id);
     }
 }
 

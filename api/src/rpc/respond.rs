@@ -2,11 +2,15 @@
 //! RecordActivityTaskHeartbeat, all addressed by task token.
 
 use crate::frontend::Frontend;
+use crate::query::{ClaimKind, QueryAnswer, QueryId};
 use crate::{status, validate};
 use perdura_engine::{ShardCommandKind, ShardReply, TaskKind, TaskToken};
 use prost::Message;
+use std::collections::HashMap;
+use temporalio_protos::temporal::api::query::v1::WorkflowQueryResult;
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Status;
+use tracing::debug;
 
 impl Frontend {
     pub(crate) async fn rpc_workflow_task_completed(
@@ -27,13 +31,8 @@ impl Frontend {
         // Query answers reflect the state the worker reached, whatever becomes of the
         // completion; delivering them first also means no query is re-dispatched when the
         // completion's events wake it.
-        if !request.query_results.is_empty() {
-            self.queries.answer_attached(
-                &token.execution,
-                token.started_event_id,
-                &request.query_results,
-            );
-        }
+        self.answer_attached_queries(&token, &request.query_results)
+            .await;
         let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
         let reply = self
             .propose(
@@ -47,7 +46,7 @@ impl Frontend {
             } => (reset_history_event_id, None),
             // A new task started inline (`return_new_workflow_task`) goes back in the response.
             ShardReply::NewWorkflowTask(info) => {
-                (0, Some(self.workflow_task_response(group, info)?))
+                (0, Some(self.workflow_task_response(group, info).await?))
             }
             _ => (0, None),
         };
@@ -56,6 +55,33 @@ impl Frontend {
             workflow_task,
             ..Default::default()
         })
+    }
+
+    /// Delivers the answers to the queries attached to the completed task, each to the node
+    /// that holds it (named in its key). An answer that cannot be delivered only fails its
+    /// query (the client's wait ends), never the completion.
+    async fn answer_attached_queries(
+        &self,
+        token: &TaskToken,
+        results: &HashMap<String, WorkflowQueryResult>,
+    ) {
+        let kind = ClaimKind::Attached {
+            started_event_id: token.started_event_id,
+        };
+        for (key, result) in results {
+            let Ok(id) = key.parse::<QueryId>() else {
+                debug!(%key, "answer to an unknown query key");
+                continue;
+            };
+            let answer = QueryAnswer::of_result(result);
+            if let Err(error) = self
+                .queries
+                .answer(id, &token.execution, kind, answer)
+                .await
+            {
+                debug!(%id, %error, "query answer not delivered");
+            }
+        }
     }
 
     pub(crate) async fn rpc_workflow_task_failed(
