@@ -40,11 +40,24 @@ impl Frontend {
         self.history.close();
     }
 
-    pub(crate) fn namespace(&self, name: &str) -> Result<NamespaceRecord, Status> {
+    /// The namespace `name`. One registered through another node may not be applied here yet:
+    /// a miss is asked again after a read barrier on the meta group, so "not found" is never
+    /// a stale answer.
+    pub(crate) async fn namespace(&self, name: &str) -> Result<NamespaceRecord, Status> {
         validate::required_id("Namespace", name)?;
-        self.raft
-            .read_meta(|meta| meta.namespace(name).cloned())
-            .ok_or_else(|| status::namespace_not_found(name))
+        let read = || self.raft.read_meta(|meta| meta.namespace(name).cloned());
+        if let Some(record) = read() {
+            return Ok(record);
+        }
+        self.linearize(GroupId::META).await?;
+        read().ok_or_else(|| status::namespace_not_found(name))
+    }
+
+    /// Makes the next local reads of `group` linearizable (see
+    /// [`perdura_raft::MultiRaft::read_barrier`]): a client that talks to a follower sees
+    /// every write acknowledged before its call, wherever it was made.
+    pub(crate) async fn linearize(&self, group: GroupId) -> Result<(), Status> {
+        self.raft.read_barrier(group).await.map_err(status::propose)
     }
 
     /// Makes the next read of the meta state (namespaces) linearizable; see `resolve_execution`.
@@ -189,6 +202,7 @@ impl WorkflowService for Frontend {
     ) -> Rpc<ws::DescribeNamespaceResponse> {
         self.meta_read_barrier().await?;
         self.rpc_describe_namespace(r.into_inner())
+            .await
             .map(Response::new)
     }
 
@@ -197,7 +211,9 @@ impl WorkflowService for Frontend {
         r: Request<ws::ListNamespacesRequest>,
     ) -> Rpc<ws::ListNamespacesResponse> {
         self.meta_read_barrier().await?;
-        self.rpc_list_namespaces(r.into_inner()).map(Response::new)
+        self.rpc_list_namespaces(r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn start_workflow_execution(

@@ -44,10 +44,12 @@ impl NodeObserver {
         })
     }
 
-    /// Called once the router exists: queues every pending task of every group.
+    /// Called once the router exists: connects the query relay to the other nodes and queues
+    /// every pending task of every group.
     pub fn attach(&self, raft: &Arc<MultiRaft>) {
         let _ = self.raft.set(Arc::downgrade(raft));
         self.queries.registry().set_node_id(raft.node_id());
+        crate::query::connect(&self.queries, raft);
         for group in raft.shard_groups() {
             self.rebuild(raft, group);
         }

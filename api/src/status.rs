@@ -110,8 +110,27 @@ pub fn multi_operation(message: String, failed_index: usize, failed: Status) -> 
 
 /// Replication failures. Every one is UNAVAILABLE, which the SDKs retry; retrying is safe because
 /// every command is idempotent by request ID or guarded by a task token.
+///
+/// In a cluster a proposal travels to the group's leader (the Raft layer follows leader hints
+/// and retries a proposal that was definitely not applied until its timeout); what is left to
+/// report here is why that did not work out.
 pub fn propose(error: ProposeError) -> Status {
-    Status::unavailable(format!("{error}; retry"))
+    let message = match error {
+        ProposeError::NotLeader { leader: None } => {
+            "no leader of this workflow's shard is known right now (an election may be under \
+             way); nothing was applied; retry"
+                .to_string()
+        }
+        ProposeError::NotLeader { leader: Some(node) } => format!(
+            "the leader of this workflow's shard (node {node}) could not be reached; nothing was \
+             applied; retry"
+        ),
+        ProposeError::Indeterminate(detail) => {
+            format!("the outcome is unknown ({detail}); retry — the request is idempotent")
+        }
+        ProposeError::Shutdown => "this node is shutting down; retry".to_string(),
+    };
+    Status::unavailable(message)
 }
 
 /// A query relay message found no answer from the node that holds the query.
@@ -165,4 +184,28 @@ pub fn deadline_exceeded(message: &str) -> Status {
 /// The run closed before the update was accepted (the real server's error for it).
 pub fn update_aborted() -> Status {
     Status::not_found("update aborted by closing workflow")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_replication_failure_is_unavailable_and_says_why() {
+        let cases = [
+            (ProposeError::NotLeader { leader: None }, "no leader"),
+            (ProposeError::NotLeader { leader: Some(2) }, "node 2"),
+            (
+                ProposeError::Indeterminate("connection lost".into()),
+                "connection lost",
+            ),
+            (ProposeError::Shutdown, "shutting down"),
+        ];
+        for (error, says) in cases {
+            let status = propose(error);
+            assert_eq!(status.code(), Code::Unavailable);
+            assert!(status.message().contains(says), "{}", status.message());
+            assert!(status.message().contains("retry"), "{}", status.message());
+        }
+    }
 }

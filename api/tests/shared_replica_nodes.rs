@@ -4,22 +4,20 @@
 //! same tasks: each task must go to exactly one poller, appear started once in history, and no
 //! node may keep entries of tasks another node's poller took.
 
+mod common;
+
+use common::{
+    Deliveries, answer_of, payloads, poll_workflow_request, query_request, start_request, worker,
+};
 use perdura_api::matching::QueueKey;
 use perdura_api::pb::workflowservice::workflow_service_server::WorkflowService;
 use perdura_api::query::InProcessRelays;
 use perdura_api::{Frontend, NodeObserver};
 use perdura_engine::{ExecutionKey, GroupId, Notice, TaskKind};
 use perdura_raft::{ApplyObserver, MultiRaft, RaftConfig};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use temporalio_protos::temporal::api::command::v1::{
-    Command, CompleteWorkflowExecutionCommandAttributes, ScheduleActivityTaskCommandAttributes,
-    command,
-};
-use temporalio_protos::temporal::api::common::v1::{ActivityType, WorkflowType};
-use temporalio_protos::temporal::api::enums::v1::{CommandType, EventType};
-use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::enums::v1::EventType;
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::Request;
 
@@ -75,161 +73,6 @@ async fn cluster() -> Cluster {
         raft,
         observers,
         frontends,
-    }
-}
-
-fn start_request(workflow_id: &str) -> ws::StartWorkflowExecutionRequest {
-    ws::StartWorkflowExecutionRequest {
-        namespace: "default".into(),
-        workflow_id: workflow_id.into(),
-        workflow_type: Some(WorkflowType {
-            name: "Order".into(),
-        }),
-        task_queue: Some(TaskQueue {
-            name: "orders".into(),
-            ..Default::default()
-        }),
-        request_id: format!("start-{workflow_id}"),
-        ..Default::default()
-    }
-}
-
-fn schedule_activity() -> Command {
-    Command {
-        command_type: CommandType::ScheduleActivityTask as i32,
-        attributes: Some(command::Attributes::ScheduleActivityTaskCommandAttributes(
-            ScheduleActivityTaskCommandAttributes {
-                activity_id: "charge".into(),
-                activity_type: Some(ActivityType {
-                    name: "Charge".into(),
-                }),
-                task_queue: Some(TaskQueue {
-                    name: "orders".into(),
-                    ..Default::default()
-                }),
-                start_to_close_timeout: Some(prost_wkt_types::Duration {
-                    seconds: 60,
-                    nanos: 0,
-                }),
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    }
-}
-
-fn complete_workflow() -> Command {
-    Command {
-        command_type: CommandType::CompleteWorkflowExecution as i32,
-        attributes: Some(
-            command::Attributes::CompleteWorkflowExecutionCommandAttributes(
-                CompleteWorkflowExecutionCommandAttributes::default(),
-            ),
-        ),
-        ..Default::default()
-    }
-}
-
-/// What the pollers received, per workflow ID: workflow tasks and activity tasks.
-#[derive(Default)]
-struct Deliveries {
-    workflow_tasks: BTreeMap<String, u32>,
-    activity_tasks: BTreeMap<String, u32>,
-}
-
-/// A worker on one node: polls workflow tasks (first: schedule the activity; second:
-/// complete) and activity tasks, until `stop`.
-async fn worker(
-    frontend: Frontend,
-    deliveries: Arc<Mutex<Deliveries>>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    while !*stop.borrow() {
-        let poll = ws::PollWorkflowTaskQueueRequest {
-            namespace: "default".into(),
-            task_queue: Some(TaskQueue {
-                name: "orders".into(),
-                ..Default::default()
-            }),
-            identity: "worker".into(),
-            ..Default::default()
-        };
-        let mut request = Request::new(poll);
-        request.set_timeout(Duration::from_millis(1600));
-        let task = frontend
-            .poll_workflow_task_queue(request)
-            .await
-            .expect("poll")
-            .into_inner();
-        if !task.task_token.is_empty() {
-            let workflow_id = task
-                .workflow_execution
-                .clone()
-                .unwrap_or_default()
-                .workflow_id;
-            let first = task.previous_started_event_id == 0;
-            *deliveries
-                .lock()
-                .unwrap()
-                .workflow_tasks
-                .entry(workflow_id)
-                .or_default() += 1;
-            let command = if first {
-                schedule_activity()
-            } else {
-                complete_workflow()
-            };
-            frontend
-                .respond_workflow_task_completed(Request::new(
-                    ws::RespondWorkflowTaskCompletedRequest {
-                        task_token: task.task_token,
-                        commands: vec![command],
-                        identity: "worker".into(),
-                        ..Default::default()
-                    },
-                ))
-                .await
-                .expect("complete workflow task");
-        }
-        let poll = ws::PollActivityTaskQueueRequest {
-            namespace: "default".into(),
-            task_queue: Some(TaskQueue {
-                name: "orders".into(),
-                ..Default::default()
-            }),
-            identity: "worker".into(),
-            ..Default::default()
-        };
-        let mut request = Request::new(poll);
-        request.set_timeout(Duration::from_millis(1600));
-        let task = frontend
-            .poll_activity_task_queue(request)
-            .await
-            .expect("poll activity")
-            .into_inner();
-        if !task.task_token.is_empty() {
-            let workflow_id = task
-                .workflow_execution
-                .clone()
-                .unwrap_or_default()
-                .workflow_id;
-            *deliveries
-                .lock()
-                .unwrap()
-                .activity_tasks
-                .entry(workflow_id)
-                .or_default() += 1;
-            frontend
-                .respond_activity_task_completed(Request::new(
-                    ws::RespondActivityTaskCompletedRequest {
-                        task_token: task.task_token,
-                        identity: "worker".into(),
-                        ..Default::default()
-                    },
-                ))
-                .await
-                .expect("complete activity");
-        }
     }
 }
 
@@ -344,53 +187,7 @@ async fn pollers_of_every_node_race_and_each_task_is_delivered_once() {
 }
 
 fn poll_request() -> Request<ws::PollWorkflowTaskQueueRequest> {
-    let mut request = Request::new(ws::PollWorkflowTaskQueueRequest {
-        namespace: "default".into(),
-        task_queue: Some(TaskQueue {
-            name: "orders".into(),
-            ..Default::default()
-        }),
-        identity: "worker".into(),
-        ..Default::default()
-    });
-    request.set_timeout(Duration::from_secs(5));
-    request
-}
-
-fn query_request(workflow_id: &str) -> Request<ws::QueryWorkflowRequest> {
-    let mut request = Request::new(ws::QueryWorkflowRequest {
-        namespace: "default".into(),
-        execution: Some(
-            temporalio_protos::temporal::api::common::v1::WorkflowExecution {
-                workflow_id: workflow_id.into(),
-                run_id: String::new(),
-            },
-        ),
-        query: Some(temporalio_protos::temporal::api::query::v1::WorkflowQuery {
-            query_type: "status".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    request.set_timeout(Duration::from_secs(10));
-    request
-}
-
-fn payloads(text: &str) -> temporalio_protos::temporal::api::common::v1::Payloads {
-    temporalio_protos::temporal::api::common::v1::Payloads {
-        payloads: vec![temporalio_protos::temporal::api::common::v1::Payload {
-            data: text.as_bytes().to_vec(),
-            ..Default::default()
-        }],
-    }
-}
-
-fn answer_of(response: ws::QueryWorkflowResponse) -> String {
-    let payload = response
-        .query_result
-        .and_then(|p| p.payloads.into_iter().next())
-        .expect("an answer");
-    String::from_utf8(payload.data).expect("utf-8")
+    poll_workflow_request(Duration::from_secs(3))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

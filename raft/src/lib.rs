@@ -58,6 +58,7 @@ pub use multi::{
 };
 pub use network::{LoopbackTransport, NoPeers, RaftTransport};
 pub use observer::{ApplyObserver, NoopObserver};
+pub use peer::{NodeCallError, NodeMessageHandler, QUERY_RELAY_SERVICE};
 pub use split::SplitError;
 pub use state_machine::{GroupState, GroupStateMachine};
 pub use types::{Proposal, ProposalReply, TypeConfig};

@@ -8,9 +8,11 @@ use crate::groups::GroupSet;
 use crate::network::{NoPeers, RaftTransport};
 use crate::observer::ApplyObserver;
 use crate::outbox::OutboxDriver;
-use crate::peer::client::{GrpcTransport, PeerTimeouts};
+use crate::peer::client::{CallError, GrpcTransport, PeerTimeouts};
 use crate::peer::forward::Forwarder;
 use crate::peer::host::{PeerHost, Unstamped};
+use crate::peer::node_message::{NodeCall, NodeCallError, NodeMessageHandler};
+use crate::peer::proto::MessageKind;
 use crate::peer::stats::{PeerStats, TrafficTable};
 use crate::records;
 use crate::split::{self, SplitParts};
@@ -537,6 +539,52 @@ impl MultiRaft {
             .as_ref()
             .map(|c| c.transport.peer_addrs())
             .unwrap_or_default()
+    }
+
+    /// Registers the handler of node messages for `service` (see
+    /// [`crate::peer::node_message`]); a later registration replaces it. No-op on a single
+    /// node, which has no peers.
+    pub fn set_node_handler(&self, service: u32, handler: Arc<dyn NodeMessageHandler>) {
+        if let Some(cluster) = &self.cluster {
+            cluster.host.node_handlers.set(service, handler);
+        }
+    }
+
+    /// The other members this node can reach (cluster only; empty on a single node).
+    pub fn peer_nodes(&self) -> Vec<u64> {
+        self.peer_addrs()
+            .into_keys()
+            .filter(|node| *node != self.node_id)
+            .collect()
+    }
+
+    /// Sends a node message of `service` to `node` over the peer connection; its reply.
+    pub async fn call_node(
+        &self,
+        node: u64,
+        service: u32,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, NodeCallError> {
+        let Some(cluster) = &self.cluster else {
+            return Err(NodeCallError::NotSent {
+                node,
+                detail: "a single node has no peers".into(),
+            });
+        };
+        let call = crate::peer::proto::encode(&NodeCall { service, payload })
+            .map_err(|detail| NodeCallError::NotSent { node, detail })?;
+        let reply = cluster
+            .transport
+            .call(node, GroupId::META, MessageKind::Node, call, timeout)
+            .await
+            .map_err(|error| match error {
+                CallError::NotSent { node, detail } => NodeCallError::NotSent { node, detail },
+                CallError::Unknown { node, detail } => NodeCallError::Unknown { node, detail },
+            })?;
+        let answer: Result<Vec<u8>, String> = crate::peer::proto::decode(&reply)
+            .map_err(|detail| NodeCallError::Unknown { node, detail })?;
+        answer.map_err(|detail| NodeCallError::Refused { node, detail })
     }
 
     /// The current leader of a group as this node knows it.

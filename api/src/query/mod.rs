@@ -33,6 +33,7 @@
 mod answer;
 mod hints;
 mod id;
+mod peer;
 mod registry;
 mod relay;
 mod transport;
@@ -40,6 +41,7 @@ mod transport;
 pub use answer::QueryAnswer;
 pub use hints::{Claimable, QueryHints};
 pub use id::QueryId;
+pub use peer::connect;
 pub use registry::{Announcement, QueryRegistry, QueryTicket, Route, Stage};
 pub use relay::QueryRelay;
 pub use transport::{InProcessRelays, NoRelayPeers, RelayError, RelayFuture, RelayTransport};

@@ -25,7 +25,7 @@ impl Frontend {
         run_id: &str,
         activity_id: &str,
     ) -> Result<Vec<u8>, Status> {
-        self.namespace(namespace)?;
+        self.namespace(namespace).await?;
         validate::required_id("WorkflowId", workflow_id)?;
         validate::run_id(run_id)?;
         validate::required_id("ActivityId", activity_id)?;

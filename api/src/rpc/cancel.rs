@@ -11,7 +11,7 @@ impl Frontend {
         &self,
         mut request: ws::RequestCancelWorkflowExecutionRequest,
     ) -> Result<ws::RequestCancelWorkflowExecutionResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let execution = validate::execution(request.workflow_execution.as_ref())?;
         validate::optional_id("FirstExecutionRunId", &request.first_execution_run_id)?;
         validate::request_id(&mut request.request_id)?;

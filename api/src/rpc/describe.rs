@@ -24,7 +24,7 @@ impl Frontend {
         request: ws::DescribeWorkflowExecutionRequest,
     ) -> Result<ws::DescribeWorkflowExecutionResponse, Status> {
         let execution = validate::execution(request.execution.as_ref())?;
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let (group, key) = self
             .resolve_execution(
                 &request.namespace,

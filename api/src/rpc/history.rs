@@ -44,7 +44,7 @@ impl Frontend {
         request: ws::GetWorkflowExecutionHistoryRequest,
         wait: Duration,
     ) -> Result<ws::GetWorkflowExecutionHistoryResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let execution = validate::execution(request.execution.as_ref())?;
         let token = if request.next_page_token.is_empty() {
             None

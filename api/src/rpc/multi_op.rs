@@ -30,7 +30,7 @@ impl Frontend {
         request: ws::ExecuteMultiOperationRequest,
         wait: Duration,
     ) -> Result<ws::ExecuteMultiOperationResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let mut operations = request.operations.into_iter().map(|o| o.operation);
         let (
             Some(Some(Op::StartWorkflow(mut start))),
@@ -52,6 +52,7 @@ impl Frontend {
             }
         }
         self.validate_start(&mut start)
+            .await
             .map_err(|e| invalid_operation(0, e))?;
         let target = update.workflow_execution.clone().unwrap_or_default();
         if target.workflow_id != start.workflow_id {

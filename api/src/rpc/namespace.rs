@@ -45,12 +45,12 @@ impl Frontend {
         }
     }
 
-    pub(crate) fn rpc_describe_namespace(
+    pub(crate) async fn rpc_describe_namespace(
         &self,
         request: ws::DescribeNamespaceRequest,
     ) -> Result<ws::DescribeNamespaceResponse, Status> {
         let record = if !request.namespace.is_empty() {
-            self.namespace(&request.namespace)?
+            self.namespace(&request.namespace).await?
         } else if !request.id.is_empty() {
             self.raft
                 .read_meta(|meta| {
@@ -68,7 +68,7 @@ impl Frontend {
         Ok(describe(&record))
     }
 
-    pub(crate) fn rpc_list_namespaces(
+    pub(crate) async fn rpc_list_namespaces(
         &self,
         _request: ws::ListNamespacesRequest,
     ) -> Result<ws::ListNamespacesResponse, Status> {

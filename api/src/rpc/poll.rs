@@ -37,7 +37,7 @@ impl Frontend {
         request: ws::PollWorkflowTaskQueueRequest,
         wait: Duration,
     ) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let queue = request.task_queue.unwrap_or_default();
         validate::required_id("TaskQueue", &queue.name)?;
         let key = QueueKey {
@@ -51,7 +51,9 @@ impl Frontend {
             }
             Some(Taken::Task(_, other)) => Err(unexpected(&other)),
             Some(Taken::Query(hint, task_queue, query)) => {
-                let response = self.query_task_response(hint.id, &hint.execution, query);
+                let response = self
+                    .query_task_response(hint.id, &hint.execution, query)
+                    .await;
                 if response.is_err() {
                     self.queries.unclaim(&hint, task_queue).await;
                 }
@@ -66,7 +68,7 @@ impl Frontend {
         request: ws::PollActivityTaskQueueRequest,
         wait: Duration,
     ) -> Result<ws::PollActivityTaskQueueResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let queue = request.task_queue.unwrap_or_default();
         validate::required_id("TaskQueue", &queue.name)?;
         let namespace = request.namespace.clone();
@@ -203,10 +205,18 @@ impl Frontend {
         } else {
             stored.min(HISTORY_PAGE_SIZE)
         };
-        let mut events = self
-            .raft
-            .read_history(group, execution, first_event_id, page)
-            .map_err(status::internal)?;
+        let read = || {
+            self.raft
+                .read_history(group, execution, first_event_id, page)
+                .map_err(status::internal)
+        };
+        let mut events = read()?;
+        if events.len() < page {
+            // The start was applied at the leader, and this replica waited for it only so
+            // long: make sure the worker gets the whole history, not a lagging prefix.
+            self.linearize(group).await?;
+            events = read()?;
+        }
         let next_page_token = match events.last() {
             Some(last) if !speculative && last.event_id < info.started_event_id => HistoryToken {
                 run_id: execution.run_id.clone(),

@@ -98,7 +98,7 @@ impl Frontend {
         request: ws::QueryWorkflowRequest,
         wait: Duration,
     ) -> Result<ws::QueryWorkflowResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let execution = validate::execution(request.execution.as_ref())?;
         let query = request
             .query
@@ -246,15 +246,17 @@ impl Frontend {
         }
     }
 
-    /// The poll response of a direct query task: the query, the run's full history and a
-    /// query task token.
-    pub(crate) fn query_task_response(
+    /// The poll response of a direct query task: the query, the run's full history (read
+    /// linearizably) and a query task token naming the query's origin.
+    pub(crate) async fn query_task_response(
         &self,
         id: QueryId,
         key: &ExecutionKey,
         query: WorkflowQuery,
     ) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
         let group = self.group_of(&key.namespace, &key.workflow_id);
+        // The worker must see every event its query's origin saw when it chose this route.
+        self.linearize(group).await?;
         let view = self.run_view(group, key)?;
         let page = usize::try_from(view.last_event_id)
             .unwrap_or(0)

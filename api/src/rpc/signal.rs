@@ -11,7 +11,7 @@ impl Frontend {
         &self,
         mut request: ws::SignalWorkflowExecutionRequest,
     ) -> Result<ws::SignalWorkflowExecutionResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let execution = validate::execution(request.workflow_execution.as_ref())?;
         validate::required_id("SignalName", &request.signal_name)?;
         validate::blob("Input", request.input.as_ref())?;
@@ -27,7 +27,7 @@ impl Frontend {
         &self,
         request: ws::TerminateWorkflowExecutionRequest,
     ) -> Result<ws::TerminateWorkflowExecutionResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let execution = validate::execution(request.workflow_execution.as_ref())?;
         validate::blob("Details", request.details.as_ref())?;
         let group = self.group_of(&request.namespace, &execution.workflow_id);

@@ -11,7 +11,7 @@ impl Frontend {
         &self,
         mut request: ws::StartWorkflowExecutionRequest,
     ) -> Result<ws::StartWorkflowExecutionResponse, Status> {
-        self.validate_start(&mut request)?;
+        self.validate_start(&mut request).await?;
         let group = self.group_of(&request.namespace, &request.workflow_id);
         let namespace = request.namespace.clone();
         let new_run_id = uuid::Uuid::new_v4().to_string();
@@ -36,11 +36,11 @@ impl Frontend {
 
     /// The checks of a start request (also an update-with-start's start operation); fills in
     /// a missing request ID.
-    pub(crate) fn validate_start(
+    pub(crate) async fn validate_start(
         &self,
         request: &mut ws::StartWorkflowExecutionRequest,
     ) -> Result<(), Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         validate::required_id("WorkflowId", &request.workflow_id)?;
         let workflow_type = request
             .workflow_type
@@ -67,7 +67,7 @@ impl Frontend {
         &self,
         mut request: ws::SignalWithStartWorkflowExecutionRequest,
     ) -> Result<ws::SignalWithStartWorkflowExecutionResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         validate::required_id("WorkflowId", &request.workflow_id)?;
         let workflow_type = request
             .workflow_type

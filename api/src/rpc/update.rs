@@ -72,7 +72,7 @@ impl Frontend {
         request: ws::UpdateWorkflowExecutionRequest,
         wait: Duration,
     ) -> Result<ws::UpdateWorkflowExecutionResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let execution = validate::execution(request.workflow_execution.as_ref())?;
         let (wanted, update_id) = validate_update(&request)?;
         let group = self.group_of(&request.namespace, &execution.workflow_id);
@@ -123,7 +123,7 @@ impl Frontend {
         request: ws::PollWorkflowExecutionUpdateRequest,
         wait: Duration,
     ) -> Result<ws::PollWorkflowExecutionUpdateResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         let reference = request
             .update_ref
             .as_ref()

@@ -13,7 +13,7 @@ impl Frontend {
         &self,
         request: ws::ShutdownWorkerRequest,
     ) -> Result<ws::ShutdownWorkerResponse, Status> {
-        self.namespace(&request.namespace)?;
+        self.namespace(&request.namespace).await?;
         validate::optional_id("StickyTaskQueue", &request.sticky_task_queue)?;
         if request.sticky_task_queue.is_empty() {
             return Ok(ws::ShutdownWorkerResponse::default());

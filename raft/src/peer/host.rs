@@ -9,6 +9,7 @@
 //! proposes it to its own openraft instance (so the leader stamps time); it is never forwarded
 //! again from here (the origin follows leader hints, so a proposal takes at most one hop).
 
+use super::node_message::NodeHandlers;
 use crate::error::ProposeError;
 use crate::group::{Clock, Group};
 use crate::types::{Proposal, Written};
@@ -38,6 +39,8 @@ pub(crate) struct PeerHost {
     cluster_id: RwLock<Option<String>>,
     groups: RwLock<BTreeMap<GroupId, Arc<Group>>>,
     mismatch: watch::Sender<Option<String>>,
+    /// Handlers of node messages (the layers above Raft).
+    pub node_handlers: NodeHandlers,
 }
 
 impl PeerHost {
@@ -48,6 +51,7 @@ impl PeerHost {
             cluster_id: RwLock::new(cluster_id),
             groups: RwLock::default(),
             mismatch: watch::channel(None).0,
+            node_handlers: NodeHandlers::default(),
         }
     }
 

@@ -9,6 +9,7 @@
 //!   addressee, cluster id) and hands them to the groups.
 //! * `host` — the node's registry of open groups and its cluster id, shared by both sides.
 //! * `forward` — proposals and read barriers from any node, served by the group leader.
+//! * [`node_message`] — opaque node-to-node messages of the layers above (the query relay).
 //! * [`stats`] — messages and bytes per group and kind.
 //!
 //! [`crate::MultiRaft::open_cluster`] starts all of it on the node's peer address; nothing else
@@ -17,11 +18,13 @@
 pub mod client;
 pub(crate) mod forward;
 pub(crate) mod host;
+pub mod node_message;
 pub mod proto;
 pub mod server;
 pub mod stats;
 
 pub use client::{CallError, GrpcTransport, PeerTimeouts};
 pub use host::Unstamped;
+pub use node_message::{NodeCallError, NodeMessageHandler, QUERY_RELAY_SERVICE};
 pub use server::{PeerService, serve};
 pub use stats::{Traffic, TrafficTable};

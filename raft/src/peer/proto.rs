@@ -72,6 +72,9 @@ pub enum MessageKind {
     ReadIndex = 8,
     /// Exchanges cluster ids only (no group, empty payload): a joining node asks every peer.
     Hello = 9,
+    /// A node-to-node message of a layer above Raft (no group): a
+    /// [`crate::peer::node_message::NodeCall`] for the handler its service names.
+    Node = 10,
 }
 
 impl MessageKind {
@@ -86,6 +89,7 @@ impl MessageKind {
             7 => MessageKind::Propose,
             8 => MessageKind::ReadIndex,
             9 => MessageKind::Hello,
+            10 => MessageKind::Node,
             _ => return None,
         })
     }
@@ -102,6 +106,7 @@ impl MessageKind {
             MessageKind::Propose => "propose",
             MessageKind::ReadIndex => "read_index",
             MessageKind::Hello => "hello",
+            MessageKind::Node => "node",
         }
     }
 }

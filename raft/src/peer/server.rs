@@ -10,6 +10,7 @@
 
 use super::client::MAX_MESSAGE_BYTES;
 use super::host::{PeerHost, Unstamped};
+use super::node_message::NodeCall;
 use super::proto::{self, MessageKind, PROTOCOL_VERSION, PeerReply, PeerRequest, REJECTED_KEY};
 use crate::error::ProposeError;
 use crate::types::{Snapshot, SnapshotMeta, TypeConfig, Vote, Written};
@@ -115,6 +116,15 @@ impl PeerService {
             // Admitted: the reply envelope carries this node's cluster id.
             return Ok(Vec::new());
         }
+        if kind == MessageKind::Node {
+            let call: NodeCall = decode_request(kind, &request.payload)?;
+            let reply: Result<Vec<u8>, String> = self
+                .host
+                .node_handlers
+                .dispatch(request.from_node, call)
+                .await;
+            return encode_reply(&reply);
+        }
         let group = GroupId(request.group);
         let target = self.host.group(group).ok_or_else(|| {
             rejected(
@@ -179,7 +189,7 @@ impl PeerService {
                 let reply: Result<u64, ProposeError> = self.host.read_index(group).await;
                 encode_reply(&reply)
             }
-            MessageKind::Hello => Ok(Vec::new()),
+            MessageKind::Hello | MessageKind::Node => Ok(Vec::new()),
         }
     }
 }
