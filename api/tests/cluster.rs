@@ -222,7 +222,13 @@ async fn workers_on_every_node_get_each_task_once_through_a_leader_failover() {
         handle.await.expect("worker");
     }
 
-    let deliveries = deliveries.lock().unwrap();
+    let (workflow_tasks, activity_tasks) = {
+        let deliveries = deliveries.lock().unwrap();
+        (
+            deliveries.workflow_tasks.clone(),
+            deliveries.activity_tasks.clone(),
+        )
+    };
     for id in &ids {
         let events = cluster.history(survivors[1], id).await;
         assert_eq!(
@@ -240,8 +246,8 @@ async fn workers_on_every_node_get_each_task_once_through_a_leader_failover() {
             0,
             "{id}: {events:?}"
         );
-        assert_eq!(deliveries.workflow_tasks.get(id), Some(&2), "{id}");
-        assert_eq!(deliveries.activity_tasks.get(id), Some(&1), "{id}");
+        assert_eq!(workflow_tasks.get(id), Some(&2), "{id}");
+        assert_eq!(activity_tasks.get(id), Some(&1), "{id}");
     }
     for id in &survivors {
         for kind in [TaskKind::Workflow, TaskKind::Activity] {

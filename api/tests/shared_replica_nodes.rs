@@ -146,7 +146,7 @@ async fn pollers_of_every_node_race_and_each_task_is_delivered_once() {
         worker.await.expect("worker");
     }
 
-    let deliveries = deliveries.lock().unwrap();
+    let deliveries = std::mem::take(&mut *deliveries.lock().unwrap());
     for id in &ids {
         assert_eq!(
             deliveries.workflow_tasks.get(id),
