@@ -6,7 +6,8 @@
 //!
 //! Main types:
 //! * [`ShardState`] — the state of one workflow group (many workflow executions) and its
-//!   [`ShardState::apply`] function; [`MetaState`] — namespaces and the slot map (group 0).
+//!   [`ShardState::apply`] function; [`MetaState`] — namespaces, the slot map and the node
+//!   registry ([`NodeRegistry`]) (group 0).
 //! * [`ShardCommand`] / [`ShardReply`] — what goes into the log and what comes back.
 //! * [`MutableState`] — one workflow execution (everything but its history events).
 //! * [`SlotMap`] — data that maps the fixed slot space onto Raft groups.
@@ -23,12 +24,14 @@ pub mod codec;
 pub mod error;
 pub mod ids;
 pub mod meta;
+pub mod nodes;
 pub mod slots;
 pub mod token;
 
 pub use error::EngineError;
 pub use ids::{ExecutionKey, GroupId, SlotId, WorkflowKey};
 pub use meta::{MetaCommand, MetaReply, MetaState, NamespaceRecord, SplitRecord};
+pub use nodes::{NodeChanged, NodeRecord, NodeRegistry, NodeState};
 pub use slots::{SLOT_COUNT, SlotMap, SlotRange};
 pub use token::{TaskKind, TaskToken};
 pub mod shard;

@@ -1,7 +1,9 @@
-//! The meta group's state: namespaces and the slot map. Replicated through group 0.
+//! The meta group's state: namespaces, the slot map and the node registry. Replicated through
+//! group 0.
 
 use crate::error::EngineError;
 use crate::ids::GroupId;
+use crate::nodes::{NodeChanged, NodeRegistry};
 use crate::slots::{SlotMap, SlotRange};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +45,21 @@ pub enum MetaCommand {
     FinishSplit {
         new_group: GroupId,
     },
+    /// Registers a node (see [`NodeRegistry::add`]): `voter` for a member of the initial
+    /// cluster (registered `Active`), otherwise the node is `Joining` until [`Self::PromoteNode`].
+    AddNode {
+        id: u64,
+        peer_addr: String,
+        voter: bool,
+    },
+    /// Marks a node removed; its id is never used again.
+    RemoveNode {
+        id: u64,
+    },
+    /// A joining node became a voter of every group.
+    PromoteNode {
+        id: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,6 +77,8 @@ pub enum MetaReply {
     SplitFinished {
         already: bool,
     },
+    /// Reply to `AddNode`, `RemoveNode` and `PromoteNode`: the node's record after the command.
+    NodeChanged(NodeChanged),
 }
 
 /// An online split that has begun and not finished.
@@ -83,6 +102,9 @@ pub struct MetaState {
     /// Every group a split allocated. Such a group starts from the genesis its source's
     /// `SplitOut` wrote (or from its leader's snapshot) and must never be `initialize`d.
     pub split_groups: BTreeSet<GroupId>,
+    // Membership (issue 4).
+    /// Every node that ever joined; ids are never reused.
+    pub node_registry: NodeRegistry,
 }
 
 impl MetaState {
@@ -116,6 +138,20 @@ impl MetaState {
             }
             MetaCommand::BeginSplit { source, slots } => self.begin_split(source, slots),
             MetaCommand::FinishSplit { new_group } => self.finish_split(new_group),
+            MetaCommand::AddNode {
+                id,
+                peer_addr,
+                voter,
+            } => self
+                .node_registry
+                .add(id, peer_addr, voter)
+                .map(MetaReply::NodeChanged),
+            MetaCommand::RemoveNode { id } => {
+                self.node_registry.remove(id).map(MetaReply::NodeChanged)
+            }
+            MetaCommand::PromoteNode { id } => {
+                self.node_registry.promote(id).map(MetaReply::NodeChanged)
+            }
         }
     }
 
@@ -326,5 +362,54 @@ mod tests {
             next,
             Ok(MetaReply::SplitBegun { split, .. }) if split.new_group == GroupId(4)
         ));
+    }
+
+    #[test]
+    fn node_commands_go_through_the_registry_and_rejections_change_nothing() {
+        let mut state = MetaState::default();
+        for id in 1..=3 {
+            let added = state.apply(MetaCommand::AddNode {
+                id,
+                peer_addr: format!("n{id}:7000"),
+                voter: true,
+            });
+            assert!(matches!(added, Ok(MetaReply::NodeChanged(c)) if !c.already));
+        }
+        assert!(matches!(
+            state.apply(MetaCommand::RemoveNode { id: 3 }),
+            Ok(MetaReply::NodeChanged(c)) if c.node.state == crate::NodeState::Removed
+        ));
+        let before = state.clone();
+        assert!(
+            state
+                .apply(MetaCommand::AddNode {
+                    id: 3,
+                    peer_addr: "n3:7000".into(),
+                    voter: false,
+                })
+                .is_err()
+        );
+        assert_eq!(state, before, "a rejected command changes nothing");
+        assert!(matches!(
+            state.apply(MetaCommand::AddNode {
+                id: 4,
+                peer_addr: "n4:7000".into(),
+                voter: false,
+            }),
+            Ok(MetaReply::NodeChanged(c)) if c.node.state == crate::NodeState::Joining
+        ));
+        assert!(matches!(
+            state.apply(MetaCommand::PromoteNode { id: 4 }),
+            Ok(MetaReply::NodeChanged(c)) if c.node.state == crate::NodeState::Active
+        ));
+        assert_eq!(state.node_registry.highest_node_id, 4);
+        assert_eq!(
+            state
+                .node_registry
+                .members()
+                .map(|n| n.id)
+                .collect::<Vec<_>>(),
+            vec![1, 2, 4]
+        );
     }
 }

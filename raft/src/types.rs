@@ -28,6 +28,11 @@ impl fmt::Display for Proposal {
             Proposal::Meta(MetaCommand::FinishSplit { new_group }) => {
                 write!(f, "Meta(FinishSplit {new_group})")
             }
+            Proposal::Meta(MetaCommand::AddNode { id, voter, .. }) => {
+                write!(f, "Meta(AddNode {id} voter={voter})")
+            }
+            Proposal::Meta(MetaCommand::RemoveNode { id }) => write!(f, "Meta(RemoveNode {id})"),
+            Proposal::Meta(MetaCommand::PromoteNode { id }) => write!(f, "Meta(PromoteNode {id})"),
             Proposal::Shard(cmd) => {
                 let debug = format!("{:?}", cmd.kind);
                 let name = debug.split([' ', '(', '{']).next().unwrap_or("?");
