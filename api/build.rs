@@ -3,9 +3,14 @@
 //! message types themselves are reused from `temporalio-protos` through `extern_path`.
 //! It also writes the list of the services' gRPC methods (`grpc_methods.rs`), so the RPC metrics
 //! label only real method names.
+//! Perdura's own operator API (`proto/perdura/admin/v1/admin.proto`) is compiled with `protox`
+//! (pure Rust, no protoc).
 
 use prost::Message;
 use std::{env, fs};
+
+/// Perdura's own operator API.
+const ADMIN_PROTO: &str = "proto/perdura/admin/v1/admin.proto";
 
 const SERVICES: [&str; 2] = [
     "temporal/api/workflowservice/v1/service.proto",
@@ -23,7 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if fds.file.len() != SERVICES.len() {
         return Err("service protos missing from the temporalio-protos descriptor set".into());
     }
-    write_method_list(&fds)?;
+    let admin = protox::compile([ADMIN_PROTO], ["proto"])?;
+    println!("cargo:rerun-if-changed={ADMIN_PROTO}");
+    write_method_list(&[&fds, &admin])?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
@@ -31,16 +38,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .generate_default_stubs(true)
         .extern_path(".temporal", "::temporalio_protos::temporal")
         .compile_fds(fds)?;
+    // `perdura.admin.v1.ClusterAdmin`: server and client.
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .build_transport(true)
+        .compile_fds(admin)?;
     Ok(())
 }
 
 /// Writes `GRPC_METHODS`: `(path, service, method)` of every method of the served services,
 /// sorted by path (the RPC metrics layer looks paths up by binary search).
 fn write_method_list(
-    fds: &prost_types::FileDescriptorSet,
+    sets: &[&prost_types::FileDescriptorSet],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut methods = Vec::new();
-    for file in &fds.file {
+    for file in sets.iter().flat_map(|fds| &fds.file) {
         for service in &file.service {
             for method in &service.method {
                 let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());

@@ -14,12 +14,14 @@
 //! * workflow queries, which live only in memory ([`query`]);
 //! * the workflows started/completed counters ([`workflow_metrics`]) and the gRPC latency layer
 //!   ([`rpc_metrics`]).
+//! * the cluster operator API `perdura.admin.v1.ClusterAdmin` ([`admin`]).
 //!
 //! Invariants:
 //! * Every state change is a proposal to a Raft group ([`perdura_raft::MultiRaft::propose`]); this
 //!   crate writes nothing itself and answers a client only after the proposal was applied.
 //! * In-memory queues are hints: losing them loses no task.
 
+pub mod admin;
 pub mod frontend;
 pub mod history_watch;
 pub mod limits;

@@ -3,6 +3,7 @@
 
 use perdura_engine::EngineError;
 use perdura_raft::ProposeError;
+use perdura_raft::membership::MembershipError;
 use prost::Message;
 use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::errordetails::v1::{
@@ -136,6 +137,22 @@ pub fn propose(error: ProposeError) -> Status {
 /// A query relay message found no answer from the node that holds the query.
 pub fn relay(error: crate::query::RelayError) -> Status {
     Status::unavailable(format!("{error}; retry"))
+}
+
+/// Operator membership commands (`perdura.admin.v1.ClusterAdmin`): a refusal by the registry
+/// keeps its engine status; an unsafe change is FAILED_PRECONDITION (retrying will not help
+/// until the cluster changes); a timeout or a missing leader is UNAVAILABLE / DEADLINE_EXCEEDED
+/// (the command is idempotent: retry to resume).
+pub fn membership(error: MembershipError) -> Status {
+    let message = error.to_string();
+    match error {
+        MembershipError::Refused(engine_error) => engine(engine_error),
+        MembershipError::Unsafe(_) => Status::failed_precondition(message),
+        MembershipError::Timeout(_) => Status::deadline_exceeded(message),
+        MembershipError::NoLeader { .. } => Status::unavailable(message),
+        MembershipError::Propose(e) => propose(e),
+        MembershipError::Raft { .. } => Status::aborted(message),
+    }
 }
 
 pub fn namespace_not_found(name: &str) -> Status {

@@ -1,5 +1,7 @@
-//! Command line: `perdura dev`, `perdura server start-dev` and `perdura server start`.
+//! Command line: `perdura dev`, `perdura server start-dev`, `perdura server start` and the
+//! `perdura cluster` client.
 
+use crate::cluster_cmd::ClusterArgs;
 use crate::health::HealthArgs;
 use crate::server_config::ServerConfig;
 use crate::server_start_args::ServerStartArgs;
@@ -29,6 +31,8 @@ enum Command {
         #[command(subcommand)]
         command: ServerCommand,
     },
+    /// Operator commands against a running cluster (any node's admin service).
+    Cluster(ClusterArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,6 +103,8 @@ pub enum Launch {
     PrintConfig(ServerConfig),
     /// `server health`: ask a node whether it serves.
     Health(HealthArgs),
+    /// `cluster …`: an operator command against a node's admin service.
+    Cluster(ClusterArgs),
 }
 
 impl Cli {
@@ -124,6 +130,7 @@ impl Cli {
             Command::Server {
                 command: ServerCommand::Health(args),
             } => Ok(Launch::Health(args)),
+            Command::Cluster(args) => Ok(Launch::Cluster(args)),
             Command::Server {
                 command: ServerCommand::Start(args),
             } => {

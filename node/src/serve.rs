@@ -2,12 +2,15 @@
 
 use crate::cli::ServeOptions;
 use anyhow::Context;
+use perdura_api::admin::ClusterAdminService;
 use perdura_api::operator::Operator;
+use perdura_api::pb::admin::cluster_admin_server::ClusterAdminServer;
 use perdura_api::pb::operatorservice::operator_service_server::OperatorServiceServer;
 use perdura_api::pb::workflowservice::workflow_service_server::WorkflowServiceServer;
 use perdura_api::rpc_metrics::RpcMetricsLayer;
 use perdura_api::{Frontend, NodeObserver, limits};
 use perdura_engine::{EngineError, MetaCommand, NamespaceRecord};
+use perdura_raft::membership::{LocalRelay, Membership, seed};
 use perdura_raft::{MultiRaft, RaftConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,7 +89,12 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     for name in &options.namespaces {
         register_namespace(&raft, name).await?;
     }
+    // The single node enters the node registry (idempotent on every start).
+    if let Err(error) = seed::seed_initial_nodes(&raft).await {
+        warn!(%error, "could not register the node in the node registry");
+    }
     let frontend = Frontend::new(Arc::clone(&raft), &observer);
+    let admin = ClusterAdminService::new(Membership::new(Arc::clone(&raft), Arc::new(LocalRelay)));
 
     info!(%address, data_dir = %data_dir.display(), groups = ?raft.shard_groups(), "Perdura dev server ready");
     eprintln!(
@@ -102,6 +110,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
             .layer(RpcMetricsLayer)
             .add_service(workflow_service)
             .add_service(operator_service)
+            .add_service(ClusterAdminServer::new(admin))
             .serve_with_incoming_shutdown(incoming(listener), async move {
                 let _ = stop_rx.await;
             }),

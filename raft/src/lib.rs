@@ -36,6 +36,7 @@ mod group;
 mod groups;
 pub mod log_size;
 pub mod log_store;
+pub mod membership;
 pub mod multi;
 pub mod network;
 pub mod observer;

@@ -1,0 +1,111 @@
+//! `perdura.admin.v1.ClusterAdmin`: the operator API every node serves next to the Temporal
+//! WorkflowService (`perdura cluster …` is its client).
+//!
+//! A thin layer over [`perdura_raft::membership::Membership`]: it validates the request, runs
+//! the command and converts the answer ([`convert`]); failures become gRPC statuses only in
+//! [`crate::status::membership`]. It changes nothing itself: every change is a Raft proposal or
+//! an openraft membership change made by the group leaders.
+
+mod convert;
+
+use crate::pb::admin::cluster_admin_server::ClusterAdmin;
+use crate::pb::admin::{
+    AddNodeRequest, AddNodeResponse, ClusterStatusRequest, ClusterStatusResponse, GroupSnapshot,
+    RemoveNodeRequest, RemoveNodeResponse, TriggerSnapshotRequest, TriggerSnapshotResponse,
+};
+use crate::status;
+use perdura_raft::membership::Membership;
+use perdura_raft::membership::orchestrate::DEFAULT_CATCH_UP_TIMEOUT;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// The ClusterAdmin service of one node.
+#[derive(Clone)]
+pub struct ClusterAdminService {
+    membership: Membership,
+}
+
+impl ClusterAdminService {
+    pub fn new(membership: Membership) -> ClusterAdminService {
+        ClusterAdminService { membership }
+    }
+}
+
+#[tonic::async_trait]
+impl ClusterAdmin for ClusterAdminService {
+    async fn cluster_status(
+        &self,
+        _request: Request<ClusterStatusRequest>,
+    ) -> Result<Response<ClusterStatusResponse>, Status> {
+        let status = self.membership.status().await;
+        Ok(Response::new(convert::cluster_status(&status)))
+    }
+
+    async fn add_node(
+        &self,
+        request: Request<AddNodeRequest>,
+    ) -> Result<Response<AddNodeResponse>, Status> {
+        let request = request.into_inner();
+        if request.node_id == 0 {
+            return Err(status::invalid("node_id must be 1 or more"));
+        }
+        let peer_addr = request.peer_addr.trim().to_string();
+        if peer_addr.is_empty() {
+            return Err(status::invalid(
+                "peer_addr is required (the new node's --peer-addr)",
+            ));
+        }
+        let timeout = match request.catch_up_timeout_ms {
+            0 => DEFAULT_CATCH_UP_TIMEOUT,
+            ms => Duration::from_millis(ms),
+        };
+        let summary = self
+            .membership
+            .add_node(request.node_id, peer_addr, timeout)
+            .await
+            .map_err(status::membership)?;
+        Ok(Response::new(AddNodeResponse {
+            node: Some(convert::node_record(&summary.node)),
+            groups_changed: summary.groups_changed,
+        }))
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<RemoveNodeRequest>,
+    ) -> Result<Response<RemoveNodeResponse>, Status> {
+        let node_id = request.into_inner().node_id;
+        if node_id == 0 {
+            return Err(status::invalid("node_id must be 1 or more"));
+        }
+        let summary = self
+            .membership
+            .remove_node(node_id)
+            .await
+            .map_err(status::membership)?;
+        Ok(Response::new(RemoveNodeResponse {
+            node: Some(convert::node_record(&summary.node)),
+            groups_changed: summary.groups_changed,
+        }))
+    }
+
+    async fn trigger_snapshot(
+        &self,
+        request: Request<TriggerSnapshotRequest>,
+    ) -> Result<Response<TriggerSnapshotResponse>, Status> {
+        let purge = request.into_inner().purge;
+        let groups = self
+            .membership
+            .trigger_snapshot(purge)
+            .await
+            .map_err(status::membership)?
+            .into_iter()
+            .map(|(group, snapshot, purged)| GroupSnapshot {
+                group: group.0,
+                snapshot_index: snapshot.unwrap_or(0),
+                purged_index: purged.unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::new(TriggerSnapshotResponse { groups }))
+    }
+}
