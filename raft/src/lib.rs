@@ -49,7 +49,7 @@ pub mod state_machine;
 pub mod timer;
 pub mod types;
 
-pub use cluster::ClusterConfig;
+pub use cluster::{ClusterConfig, JoinConfig};
 pub use error::{ProposeError, RaftError};
 pub use group::{Clock, SystemClock};
 pub use log_store::GroupLogStore;

@@ -33,6 +33,9 @@
 
 pub(crate) mod balance;
 pub mod identity;
+pub mod join;
+
+pub use join::JoinConfig;
 
 use crate::error::RaftError;
 use crate::group::{Group, GroupContext};
@@ -166,6 +169,7 @@ impl MultiRaft {
             Ok(parts) => {
                 let raft = MultiRaft::assemble(parts, observer, &tuning, Some(cluster));
                 raft.open_cluster_splits().await;
+                crate::membership::sync::start(&raft);
                 Ok(raft)
             }
             Err(e) => {

@@ -79,7 +79,7 @@ pub async fn execute(
             // timeout the learner stays in the membership and keeps catching up.
             let added = tokio::time::timeout(
                 catch_up_timeout,
-                raft.add_learner(node, BasicNode { addr }, true),
+                Box::pin(raft.add_learner(node, BasicNode { addr }, true)),
             )
             .await
             .map_err(|_| {
@@ -104,25 +104,34 @@ pub async fn execute(
                     "node {node} is not a learner of group {group}; add it as a learner first"
                 )));
             }
-            raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node])), false)
-                .await
-                .map_err(write_error)?;
+            Box::pin(
+                raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node])), false),
+            )
+            .await
+            .map_err(write_error)?;
             Ok(ChangeOutcome::Changed)
         }
         GroupChange::Remove { node } => {
             if learners.contains(&node) {
-                raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([node])), false)
-                    .await
-                    .map_err(write_error)?;
+                Box::pin(
+                    raft.change_membership(
+                        ChangeMembers::RemoveNodes(BTreeSet::from([node])),
+                        false,
+                    ),
+                )
+                .await
+                .map_err(write_error)?;
                 return Ok(ChangeOutcome::Changed);
             }
             if !voters.contains(&node) {
                 return Ok(ChangeOutcome::Already);
             }
             check_removal_is_safe(group, node, &voters, &metrics)?;
-            raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([node])), false)
-                .await
-                .map_err(write_error)?;
+            Box::pin(
+                raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([node])), false),
+            )
+            .await
+            .map_err(write_error)?;
             Ok(ChangeOutcome::Changed)
         }
     }

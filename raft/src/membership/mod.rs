@@ -10,6 +10,8 @@
 //! * [`orchestrate`] — [`Membership`]: `add_node` / `remove_node` across all groups and the meta
 //!   registry, and the node-to-node calls ([`PeerAdminCall`]) that reach each group's leader.
 //! * [`seed`] — registers the initial cluster's nodes in the meta registry.
+//! * [`peer_relay`] — the calls over the peer connection; `sync` keeps the peer layer in step
+//!   with the registry (addresses of new nodes, removed nodes refused).
 //!
 //! ## Invariants
 //! * The meta registry ([`perdura_engine::NodeRegistry`]) is the record of which node ids were
@@ -24,17 +26,19 @@
 pub mod error;
 pub mod group_change;
 pub mod orchestrate;
+pub mod peer_relay;
 pub mod report;
 pub mod seed;
 pub mod status;
+pub(crate) mod sync;
 #[cfg(test)]
 mod tests;
 
 pub use error::MembershipError;
 pub use group_change::{ChangeOutcome, GroupChange, GroupChangeError};
 pub use orchestrate::{
-    AdminRelay, LocalRelay, Membership, NodeChangeSummary, PeerAdminCall, PeerAdminReply,
-    serve_call,
+    AdminHandler, AdminRelay, JoinInfo, LocalRelay, Membership, NodeChangeSummary, PeerAdminCall,
+    PeerAdminReply, serve_call,
 };
 pub use report::{NodeReport, ReplicaReport, Role};
 pub use status::{ClusterStatus, GroupView, NodeView, ReplicaView};

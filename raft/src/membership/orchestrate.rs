@@ -38,6 +38,20 @@ pub enum PeerAdminCall {
         change: GroupChange,
         catch_up_timeout_ms: u64,
     },
+    /// A node starting with `--join` asks a member what to open.
+    Join { node_id: u64 },
+}
+
+/// What a joining node learns from a member: enough to open its groups empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinInfo {
+    pub cluster_id: String,
+    /// The member that answered.
+    pub answered_by: u64,
+    /// Group 0 and every workflow group.
+    pub groups: Vec<GroupId>,
+    /// Peer addresses of the registered (not removed) nodes.
+    pub members: BTreeMap<u64, String>,
 }
 
 /// The answer to a [`PeerAdminCall`].
@@ -45,6 +59,19 @@ pub enum PeerAdminCall {
 pub enum PeerAdminReply {
     Report(NodeReport),
     Change(Result<ChangeOutcome, GroupChangeError>),
+    /// `Err`: why the node may not join (a removed id, an unbootstrapped member).
+    Join(Result<JoinInfo, String>),
+}
+
+/// Serves [`PeerAdminCall`]s arriving over the peer connection (implemented by [`MultiRaft`]).
+pub trait AdminHandler: Send + Sync + 'static {
+    fn serve(&self, call: PeerAdminCall) -> BoxFuture<'_, PeerAdminReply>;
+}
+
+impl AdminHandler for MultiRaft {
+    fn serve(&self, call: PeerAdminCall) -> BoxFuture<'_, PeerAdminReply> {
+        Box::pin(serve_call(self, call))
+    }
 }
 
 /// Delivers [`PeerAdminCall`]s to other nodes (the peer transport in a cluster).
@@ -85,7 +112,48 @@ pub async fn serve_call(raft: &MultiRaft, call: PeerAdminCall) -> PeerAdminReply
             let timeout = Duration::from_millis(catch_up_timeout_ms);
             PeerAdminReply::Change(group_change::execute(group, handle, change, timeout).await)
         }
+        PeerAdminCall::Join { node_id } => PeerAdminReply::Join(join_info(raft, node_id)),
     }
+}
+
+fn join_info(raft: &MultiRaft, node_id: u64) -> Result<JoinInfo, String> {
+    raft.read_meta(|meta| {
+        let registry = &meta.node_registry;
+        if registry.is_removed(node_id) {
+            return Err(format!(
+                "node {node_id} was removed from the cluster and node ids are never reused; start \
+                 a fresh node with id {} or above (empty data dir) and add it with `perdura \
+                 cluster add-node`",
+                registry.next_node_id()
+            ));
+        }
+        if node_id <= registry.highest_node_id && registry.get(node_id).is_none() {
+            return Err(format!(
+                "node id {node_id} is below the highest id ever used ({}); use {} or above",
+                registry.highest_node_id,
+                registry.next_node_id()
+            ));
+        }
+        let cluster_id = meta
+            .cluster_id
+            .clone()
+            .ok_or_else(|| format!("node {} has not joined its cluster yet", raft.node_id()))?;
+        let slot_map = meta
+            .slot_map
+            .as_ref()
+            .ok_or("the cluster has no slot map yet")?;
+        Ok(JoinInfo {
+            cluster_id,
+            answered_by: raft.node_id(),
+            groups: std::iter::once(GroupId::META)
+                .chain(slot_map.groups())
+                .collect(),
+            members: registry
+                .members()
+                .map(|n| (n.id, n.peer_addr.clone()))
+                .collect(),
+        })
+    })
 }
 
 /// What an add or remove did.
@@ -104,13 +172,27 @@ pub struct Membership {
 }
 
 impl Membership {
-    pub fn new(raft: Arc<MultiRaft>, relay: Arc<dyn AdminRelay>) -> Membership {
+    /// Membership commands run from this node: over the peer connection in a cluster, with no
+    /// other node to reach on a single node.
+    pub fn new(raft: Arc<MultiRaft>) -> Membership {
+        let relay: Arc<dyn AdminRelay> = match &raft.cluster {
+            Some(cluster) => Arc::new(crate::membership::peer_relay::PeerRelay {
+                transport: cluster.transport.clone(),
+            }),
+            None => Arc::new(LocalRelay),
+        };
+        Membership { raft, relay }
+    }
+
+    /// With an explicit relay (tests, simulations).
+    pub fn with_relay(raft: Arc<MultiRaft>, relay: Arc<dyn AdminRelay>) -> Membership {
         Membership { raft, relay }
     }
 
     async fn call(&self, node: u64, call: PeerAdminCall) -> Result<PeerAdminReply, String> {
         if node == self.raft.node_id() {
-            return Ok(serve_call(&self.raft, call).await);
+            // Boxed: openraft's membership futures are large (debug builds overflow the stack).
+            return Ok(Box::pin(serve_call(&self.raft, call)).await);
         }
         self.relay.call(node, call).await
     }

@@ -116,7 +116,11 @@ impl NodeReport {
             .filter_map(|group| {
                 let handle = raft.raft(group)?;
                 let mut report = ReplicaReport::of(group, handle);
-                report.digest = digest_of(raft, group);
+                if let Some((applied, digest)) = digest_of(raft, group) {
+                    // The digest and the index it belongs to were read together.
+                    report.applied_index = applied;
+                    report.digest = Some(digest);
+                }
                 Some(report)
             })
             .collect();
@@ -128,8 +132,14 @@ impl NodeReport {
     }
 }
 
-/// The digest of a group's applied state on this node, hex-encoded.
-fn digest_of(_raft: &MultiRaft, _group: GroupId) -> Option<String> {
-    // Filled in from `MultiRaft::group_digest` once the cluster core provides it.
-    None
+/// The digest of a group's applied state on this node, hex-encoded, with the applied index it
+/// belongs to.
+fn digest_of(raft: &MultiRaft, group: GroupId) -> Option<(Option<u64>, String)> {
+    match raft.group_digest(group) {
+        Ok((applied, hash)) => Some((applied.map(|l| l.index), format!("{hash:016x}"))),
+        Err(e) => {
+            tracing::warn!(%group, error = %e, "no digest");
+            None
+        }
+    }
 }

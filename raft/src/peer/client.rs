@@ -102,6 +102,18 @@ impl GrpcTransport {
         }
     }
 
+    /// Forgets a peer's address and connection.
+    pub fn forget_peer(&self, node: u64) {
+        self.addrs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&node);
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&node);
+    }
+
     /// The known peer addresses.
     pub fn peer_addrs(&self) -> BTreeMap<u64, String> {
         self.addrs.read().unwrap_or_else(|p| p.into_inner()).clone()

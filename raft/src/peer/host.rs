@@ -3,7 +3,11 @@
 //! It owns the node's registry of open groups (a group becomes reachable by peers once it is
 //! registered; a message for an unregistered group is rejected and the sender backs off), the
 //! node's cluster id (unknown until the meta bootstrap is applied here), and the record of the
-//! first cluster mismatch seen — which makes a starting node refuse to join.
+//! first cluster mismatch seen — which makes a starting node refuse to join. It also holds the
+//! node's membership handler (the [`AdminHandler`] that serves [`MessageKind::Admin`] calls) and
+//! the ids of removed nodes, whose messages it refuses.
+//!
+//! [`MessageKind::Admin`]: crate::peer::proto::MessageKind::Admin
 //!
 //! Invariants: a forwarded proposal is stamped with *this* node's clock only when this node
 //! proposes it to its own openraft instance (so the leader stamps time); it is never forwarded
@@ -12,14 +16,15 @@
 use super::node_message::NodeHandlers;
 use crate::error::ProposeError;
 use crate::group::{Clock, Group};
+use crate::membership::AdminHandler;
 use crate::types::{Proposal, Written};
 use openraft::ReadPolicy;
 use openraft::error::{LinearizableReadError, RaftError as OpenraftError};
 use openraft::type_config::async_runtime::watch::WatchReceiver;
 use perdura_engine::{GroupId, MetaCommand, ShardCommand, ShardCommandKind};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -41,6 +46,10 @@ pub(crate) struct PeerHost {
     mismatch: watch::Sender<Option<String>>,
     /// Handlers of node messages (the layers above Raft).
     pub node_handlers: NodeHandlers,
+    /// Serves membership calls; set once the node is open (weak: the node owns the host).
+    admin: RwLock<Option<Weak<dyn AdminHandler>>>,
+    /// Nodes removed from the cluster (from the meta registry): their messages are refused.
+    removed: RwLock<BTreeSet<u64>>,
 }
 
 impl PeerHost {
@@ -52,7 +61,34 @@ impl PeerHost {
             groups: RwLock::default(),
             mismatch: watch::channel(None).0,
             node_handlers: NodeHandlers::default(),
+            admin: RwLock::default(),
+            removed: RwLock::default(),
         }
+    }
+
+    /// Installs the handler of membership calls.
+    pub fn set_admin(&self, handler: Weak<dyn AdminHandler>) {
+        *self.admin.write().unwrap_or_else(|p| p.into_inner()) = Some(handler);
+    }
+
+    pub fn admin(&self) -> Option<Arc<dyn AdminHandler>> {
+        self.admin
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade)
+    }
+
+    /// Replaces the set of removed node ids.
+    pub fn set_removed(&self, removed: BTreeSet<u64>) {
+        *self.removed.write().unwrap_or_else(|p| p.into_inner()) = removed;
+    }
+
+    fn is_removed(&self, node: u64) -> bool {
+        self.removed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&node)
     }
 
     /// Makes a started group reachable by peers.
@@ -119,6 +155,12 @@ impl PeerHost {
             );
             self.report_mismatch(detail.clone());
             return Err(detail);
+        }
+        if self.is_removed(from) {
+            return Err(format!(
+                "node {from} was removed from the cluster; node ids are never reused, start a \
+                 fresh node with a new id and add it with `perdura cluster add-node`"
+            ));
         }
         let mine = self.cluster_id();
         if !mine.is_empty() && !cluster_id.is_empty() && mine != cluster_id {

@@ -75,6 +75,10 @@ pub enum MessageKind {
     /// A node-to-node message of a layer above Raft (no group): a
     /// [`crate::peer::node_message::NodeCall`] for the handler its service names.
     Node = 10,
+    /// A membership call ([`crate::membership::PeerAdminCall`]): a node's report, a membership
+    /// step on a group leader, or a joining node's handshake. `to_node` 0 means "whoever
+    /// answers at this address" (a joining node does not know the ids of its peers yet).
+    Admin = 11,
 }
 
 impl MessageKind {
@@ -90,6 +94,7 @@ impl MessageKind {
             8 => MessageKind::ReadIndex,
             9 => MessageKind::Hello,
             10 => MessageKind::Node,
+            11 => MessageKind::Admin,
             _ => return None,
         })
     }
@@ -107,6 +112,7 @@ impl MessageKind {
             MessageKind::ReadIndex => "read_index",
             MessageKind::Hello => "hello",
             MessageKind::Node => "node",
+            MessageKind::Admin => "admin",
         }
     }
 }

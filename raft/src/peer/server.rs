@@ -103,15 +103,21 @@ impl PeerService {
                 ),
             ));
         }
-        self.host
-            .admit(request.from_node, request.to_node, &request.cluster_id)
-            .map_err(|detail| rejected(Code::FailedPrecondition, detail))?;
         let kind = MessageKind::from_wire(request.kind).ok_or_else(|| {
             rejected(
                 Code::InvalidArgument,
                 format!("unknown peer message kind {}", request.kind),
             )
         })?;
+        // A joining node addresses its first membership call to node 0: whoever answers here.
+        let to_node = if kind == MessageKind::Admin && request.to_node == 0 {
+            self.host.node_id
+        } else {
+            request.to_node
+        };
+        self.host
+            .admit(request.from_node, to_node, &request.cluster_id)
+            .map_err(|detail| rejected(Code::FailedPrecondition, detail))?;
         if kind == MessageKind::Hello {
             // Admitted: the reply envelope carries this node's cluster id.
             return Ok(Vec::new());
@@ -123,6 +129,17 @@ impl PeerService {
                 .node_handlers
                 .dispatch(request.from_node, call)
                 .await;
+            return encode_reply(&reply);
+        }
+        if kind == MessageKind::Admin {
+            let call: crate::membership::PeerAdminCall = decode_request(kind, &request.payload)?;
+            let handler = self.host.admin().ok_or_else(|| {
+                rejected(
+                    Code::Unavailable,
+                    format!("node {} is not open yet", self.host.node_id),
+                )
+            })?;
+            let reply = handler.serve(call).await;
             return encode_reply(&reply);
         }
         let group = GroupId(request.group);
@@ -189,7 +206,7 @@ impl PeerService {
                 let reply: Result<u64, ProposeError> = self.host.read_index(group).await;
                 encode_reply(&reply)
             }
-            MessageKind::Hello | MessageKind::Node => Ok(Vec::new()),
+            MessageKind::Hello | MessageKind::Node | MessageKind::Admin => Ok(Vec::new()),
         }
     }
 }

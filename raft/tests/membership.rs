@@ -1,0 +1,246 @@
+//! Replacing a node in a three-node cluster in one process over real gRPC: node 3 dies and is
+//! removed, a fresh node 4 joins through `--join`, is added (catching up by snapshot in every
+//! group, the logs having been purged), serves forwarded writes, and ends with the same state
+//! digests as the others. Removed and used ids are refused.
+
+mod common;
+
+use common::{Recorder, register};
+use perdura_engine::{GroupId, NodeState, ShardCommandKind, ShardReply};
+use perdura_raft::membership::{ClusterStatus, Membership, MembershipError, seed};
+use perdura_raft::{ClusterConfig, JoinConfig, MultiRaft, RaftError, RaftTiming, RaftTuning};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use temporalio_protos::temporal::api::common::v1::WorkflowType;
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
+use tokio::net::TcpListener;
+
+const GROUPS: u32 = 3;
+
+fn tuning() -> RaftTuning {
+    RaftTuning {
+        propose_timeout: Duration::from_secs(10),
+        startup_timeout: Duration::from_secs(20),
+        timing: Some(RaftTiming {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1000,
+        }),
+        ..RaftTuning::default()
+    }
+}
+
+fn start(workflow_id: &str) -> ShardCommandKind {
+    let request = StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: workflow_id.into(),
+        workflow_type: Some(WorkflowType {
+            name: "OrderWorkflow".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "orders".into(),
+            ..Default::default()
+        }),
+        identity: "test".into(),
+        request_id: format!("req-{workflow_id}"),
+        ..Default::default()
+    };
+    ShardCommandKind::StartWorkflow {
+        request,
+        run_id: format!("run-{workflow_id}"),
+    }
+}
+
+async fn start_workflows(node: &MultiRaft, prefix: &str, count: usize) {
+    for i in 0..count {
+        let id = format!("{prefix}-{i}");
+        let group = node.group_of("default", &id);
+        let reply = node.propose(group, start(&id)).await.expect("proposed");
+        assert!(
+            matches!(reply, Ok(ShardReply::WorkflowStarted { .. })),
+            "{reply:?}"
+        );
+    }
+}
+
+async fn open(
+    node: u64,
+    dir: &Path,
+    addrs: &BTreeMap<u64, String>,
+    listener: TcpListener,
+) -> Arc<MultiRaft> {
+    let config = ClusterConfig {
+        node_id: node,
+        data_dir: dir.to_path_buf(),
+        shard_groups: GROUPS,
+        peer_addr: addrs[&node].parse().expect("socket address"),
+        initial_cluster: addrs.clone(),
+    };
+    MultiRaft::open_cluster_on(config, listener, Arc::new(Recorder::default()), tuning())
+        .await
+        .expect("node opens")
+}
+
+async fn join(node: u64, dir: &Path, via: &str) -> Result<Arc<MultiRaft>, RaftError> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let config = JoinConfig {
+        node_id: node,
+        data_dir: dir.to_path_buf(),
+        peer_addr: listener.local_addr().expect("addr"),
+        join: via.to_string(),
+    };
+    let tuning = RaftTuning {
+        startup_timeout: Duration::from_secs(5),
+        ..tuning()
+    };
+    MultiRaft::join_cluster_on(config, listener, Arc::new(Recorder::default()), tuning).await
+}
+
+/// Waits until `check` holds for the status node `from` reports.
+async fn wait_status(
+    membership: &Membership,
+    what: &str,
+    check: impl Fn(&ClusterStatus) -> bool,
+) -> ClusterStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = membership.status().await;
+        if check(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{what}: {status:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replace_a_dead_node_by_a_fresh_one_that_catches_up_by_snapshot() {
+    // On a worker (heap-allocated task): the scenario's future is too large for the test
+    // thread's stack in debug builds.
+    tokio::spawn(replace_scenario()).await.expect("scenario");
+}
+
+async fn replace_scenario() {
+    let mut listeners = BTreeMap::new();
+    let mut addrs = BTreeMap::new();
+    for node in 1..=3u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        addrs.insert(node, listener.local_addr().expect("addr").to_string());
+        listeners.insert(node, listener);
+    }
+    let dirs: BTreeMap<u64, tempfile::TempDir> = (1..=4)
+        .map(|n| (n, tempfile::tempdir().expect("tempdir")))
+        .collect();
+    let mut opening = Vec::new();
+    for (node, listener) in listeners {
+        let dir = dirs[&node].path().to_path_buf();
+        let addrs = addrs.clone();
+        opening.push(tokio::spawn(async move {
+            (node, open(node, &dir, &addrs, listener).await)
+        }));
+    }
+    let mut nodes = BTreeMap::new();
+    for task in opening {
+        let (node, raft) = task.await.expect("open task");
+        nodes.insert(node, raft);
+    }
+    seed::seed_initial_nodes(&nodes[&1]).await.expect("seed");
+    let admin = Membership::new(nodes[&1].clone());
+    wait_status(&admin, "three active, reachable nodes", |s| {
+        s.nodes.len() == 3 && s.nodes.iter().all(|n| n.state == "active" && n.reachable)
+    })
+    .await;
+
+    start_workflows(&nodes[&1], "before", 20).await;
+    nodes[&1]
+        .propose_meta(register("before"))
+        .await
+        .expect("proposed")
+        .expect("registered");
+    for node in nodes.values() {
+        Membership::new(node.clone())
+            .trigger_snapshot(true)
+            .await
+            .expect("snapshot");
+    }
+
+    // Node 3 dies and is removed.
+    nodes.remove(&3).expect("node 3").shutdown().await;
+    let removed = admin.remove_node(3).await.expect("remove node 3");
+    assert_eq!(removed.node.state, NodeState::Removed);
+    assert!(removed.groups_changed >= 1);
+    // Its id is never reused: neither added again nor allowed to join.
+    let refused = admin
+        .add_node(3, addrs[&3].clone(), Duration::from_secs(5))
+        .await
+        .expect_err("id 3 is retired");
+    assert!(
+        matches!(refused, MembershipError::Refused(_)),
+        "{refused:?}"
+    );
+    let refused = join(3, tempfile::tempdir().expect("dir").path(), &addrs[&1])
+        .await
+        .err()
+        .expect("a removed node cannot join");
+    assert!(refused.to_string().contains("removed"), "{refused}");
+
+    // A fresh node 4 joins through node 2 and is added through node 1.
+    let node4 = join(4, dirs[&4].path(), &addrs[&2])
+        .await
+        .expect("node 4 joins");
+    let addr4 = node4.peer_addr().expect("peer addr").to_string();
+    let added = admin
+        .add_node(4, addr4, Duration::from_secs(30))
+        .await
+        .expect("add node 4");
+    assert_eq!(added.node.state, NodeState::Active);
+    assert_eq!(added.groups_changed, 1 + GROUPS);
+    nodes.insert(4, node4.clone());
+    for group in std::iter::once(GroupId::META).chain(node4.shard_groups()) {
+        let metrics = node4.raft(group).expect("group").metrics();
+        let snapshot =
+            openraft::type_config::async_runtime::watch::WatchReceiver::borrow_watched(&metrics)
+                .snapshot;
+        assert!(snapshot.is_some(), "node 4 caught up {group} by snapshot");
+    }
+
+    // Node 4 serves: a write through it (forwarded to the leaders) and its reads.
+    start_workflows(&node4, "after", 10).await;
+    assert!(node4.read_meta(|m| m.namespaces.contains_key("before")));
+
+    let status = wait_status(&Membership::new(node4.clone()), "replicas converged", |s| {
+        s.groups.iter().all(|g| {
+            let digests: Vec<_> = g
+                .replicas
+                .iter()
+                .map(|r| (r.applied_index, r.digest.clone()))
+                .collect();
+            g.voters == [1, 2, 4]
+                && g.replicas.len() == 3
+                && g.replicas.iter().all(|r| r.reachable && r.digest.is_some())
+                && digests.windows(2).all(|w| w[0] == w[1])
+        })
+    })
+    .await;
+    assert_eq!(status.highest_node_id, 4);
+    let states: BTreeMap<u64, String> = status
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.state.clone()))
+        .collect();
+    assert_eq!(
+        states,
+        BTreeMap::from([
+            (1, "active".to_string()),
+            (2, "active".to_string()),
+            (3, "removed".to_string()),
+            (4, "active".to_string())
+        ])
+    );
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
+}
