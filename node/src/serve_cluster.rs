@@ -1,6 +1,8 @@
 //! Runs one node of a multi-node cluster (`perdura server start`): joins the cluster through
-//! [`MultiRaft::open_cluster`] (which serves the peer service on `peer_addr`), then serves the
-//! Temporal frontend and the standard gRPC health service on `grpc_addr` until SIGTERM/SIGINT.
+//! [`MultiRaft::open_cluster`] (which serves the peer service on `peer_addr`) — or, with
+//! `--join`, as a fresh node through [`MultiRaft::join_cluster`] — then serves the Temporal
+//! frontend, the cluster admin service (`perdura cluster …`) and the standard gRPC health
+//! service on `grpc_addr` until SIGTERM/SIGINT.
 //!
 //! Health: NOT_SERVING until the node has joined and serves, then SERVING while it reaches a
 //! quorum ([`health::track_quorum`]), and NOT_SERVING from the moment a shutdown begins (so load
@@ -12,8 +14,11 @@ use crate::server_config::{HostPort, ServerConfig};
 use anyhow::Context;
 use perdura_api::rpc_metrics::RpcMetricsLayer;
 use perdura_api::{Frontend, NodeObserver};
+use perdura_api::admin::ClusterAdminService;
+use perdura_api::pb::admin::cluster_admin_server::ClusterAdminServer;
 use perdura_raft::cluster::identity;
-use perdura_raft::{ClusterConfig, MultiRaft, RaftTuning};
+use perdura_raft::membership::{Membership, seed};
+use perdura_raft::{ClusterConfig, JoinConfig, MultiRaft, RaftTuning};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tonic_health::ServingStatus;
@@ -53,10 +58,25 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             .map(|(id, address)| (*id, address.to_string()))
             .collect(),
     };
-    let raft = MultiRaft::open_cluster(cluster, observer.clone(), RaftTuning::default())
-        .await
-        .with_context(|| format!("node {node_id}: join the cluster"))?;
+    let raft = match &config.join {
+        Some(member) => {
+            let join = JoinConfig {
+                node_id,
+                data_dir: config.data_dir.clone(),
+                peer_addr,
+                join: member.to_string(),
+            };
+            MultiRaft::join_cluster(join, observer.clone(), RaftTuning::default())
+                .await
+                .with_context(|| format!("node {node_id}: join the cluster through {member}"))?
+        }
+        None => MultiRaft::open_cluster(cluster, observer.clone(), RaftTuning::default())
+            .await
+            .with_context(|| format!("node {node_id}: join the cluster"))?,
+    };
     observer.attach(&raft);
+    tokio::spawn(register_initial_nodes(Arc::clone(&raft)));
+    let admin = ClusterAdminService::new(Membership::new(Arc::clone(&raft)));
     let frontend = Frontend::new(Arc::clone(&raft), &observer);
     let cluster_id = identity::read(&config.data_dir)
         .ok()
@@ -74,6 +94,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             .add_service(health_service)
             .add_service(workflow_service)
             .add_service(operator_service)
+            .add_service(ClusterAdminServer::new(admin))
             .serve_with_incoming_shutdown(incoming(listener), async move {
                 let _ = stop_rx.await;
             }),
@@ -109,6 +130,21 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     raft.shutdown().await;
     info!(node_id, "stopped cleanly");
     Ok(())
+}
+
+/// Registers the initial cluster's nodes in the meta registry (idempotent; retried while the
+/// meta group has no leader).
+async fn register_initial_nodes(raft: Arc<MultiRaft>) {
+    for _ in 0..60 {
+        match seed::seed_initial_nodes(&raft).await {
+            Ok(_) => return,
+            Err(error) => {
+                tracing::debug!(%error, "node registry not seeded yet");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+    warn!("could not register the initial nodes in the node registry");
 }
 
 /// The socket address a listener binds: an IP literal as is, a host name through DNS (first

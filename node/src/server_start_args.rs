@@ -71,6 +71,11 @@ pub struct ServerStartArgs {
     /// RUST_LOG, if set, wins. [env: PERDURA_LOG_LEVEL] [file: log_level]
     #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
     log_level: Option<String>,
+    /// Join a running cluster as a fresh node through the PEER address of any member (instead
+    /// of --initial-cluster); then add it with `perdura cluster add-node`. Node IDs are never
+    /// reused. [env: PERDURA_JOIN] [file: join]
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_address)]
+    join: Option<HostPort>,
     /// TOML config file with any of the keys above.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -103,6 +108,7 @@ impl ServerStartArgs {
             groups: self.groups,
             metrics_addr: self.metrics_addr,
             log_level: self.log_level,
+            join: self.join,
         };
         server_config::load(flags, self.config.as_deref(), env)
     }

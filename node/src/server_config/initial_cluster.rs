@@ -11,7 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Node ID → peer address, ordered by node ID.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InitialCluster(BTreeMap<u64, HostPort>);
 
 /// Why an initial-cluster list is malformed.

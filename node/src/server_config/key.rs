@@ -16,6 +16,8 @@ pub enum Key {
     Groups,
     MetricsAddr,
     LogLevel,
+    /// Peer address of a member of a running cluster that a fresh node joins through.
+    Join,
 }
 
 /// The shape of a value in the config file.
@@ -28,7 +30,7 @@ pub enum ValueKind {
 }
 
 impl Key {
-    pub const ALL: [Key; 8] = [
+    pub const ALL: [Key; 9] = [
         Key::NodeId,
         Key::DataDir,
         Key::GrpcAddr,
@@ -37,6 +39,7 @@ impl Key {
         Key::Groups,
         Key::MetricsAddr,
         Key::LogLevel,
+        Key::Join,
     ];
 
     /// The config-file key, also the flag and variable name's stem.
@@ -50,6 +53,7 @@ impl Key {
             Key::Groups => "groups",
             Key::MetricsAddr => "metrics_addr",
             Key::LogLevel => "log_level",
+            Key::Join => "join",
         }
     }
 
@@ -76,6 +80,7 @@ impl Key {
             Key::Groups => "number of workflow groups",
             Key::MetricsAddr => "metrics address",
             Key::LogLevel => "log level",
+            Key::Join => "peer address of a member to join",
         }
     }
 
@@ -83,9 +88,12 @@ impl Key {
         match self {
             Key::NodeId | Key::Groups => ValueKind::Integer,
             Key::InitialCluster => ValueKind::Cluster,
-            Key::DataDir | Key::GrpcAddr | Key::PeerAddr | Key::MetricsAddr | Key::LogLevel => {
-                ValueKind::Text
-            }
+            Key::DataDir
+            | Key::GrpcAddr
+            | Key::PeerAddr
+            | Key::MetricsAddr
+            | Key::LogLevel
+            | Key::Join => ValueKind::Text,
         }
     }
 }

@@ -17,6 +17,7 @@ pub struct ConfigLayer {
     pub groups: Option<u32>,
     pub metrics_addr: Option<HostPort>,
     pub log_level: Option<String>,
+    pub join: Option<HostPort>,
 }
 
 impl ConfigLayer {
@@ -31,6 +32,7 @@ impl ConfigLayer {
             groups: self.groups.or(lower.groups),
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             log_level: self.log_level.or(lower.log_level),
+            join: self.join.or(lower.join),
         }
     }
 
@@ -52,6 +54,7 @@ impl ConfigLayer {
             Key::Groups => self.groups = Some(parse_groups(text)?),
             Key::MetricsAddr => self.metrics_addr = Some(parse_address(text)?),
             Key::LogLevel => self.log_level = Some(parse_log_level(text)?),
+            Key::Join => self.join = Some(parse_address(text)?),
         }
         Ok(())
     }
@@ -92,6 +95,7 @@ mod tests {
             (Key::Groups, "32"),
             (Key::MetricsAddr, "0.0.0.0:9090"),
             (Key::LogLevel, "warn"),
+            (Key::Join, "n1:7234"),
         ] {
             layer
                 .set_from_text(key, text)

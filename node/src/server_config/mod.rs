@@ -7,7 +7,8 @@
 //! `groups` (16) and `log_level` (`info`) have defaults; `metrics_addr` is optional; everything
 //! else must be set somewhere.
 //!
-//! Invariants of a [`ServerConfig`]: the node ID is one of the initial cluster's members; every
+//! Invariants of a [`ServerConfig`]: the node ID is one of the initial cluster's members (unless
+//! the node joins a running cluster with `join`, then the initial cluster may be empty); every
 //! address is a valid `HOST:PORT`; the gRPC, peer and metrics listeners do not collide.
 
 mod env;
@@ -48,6 +49,9 @@ pub struct ServerConfig {
     /// Listen address of the Prometheus `/metrics` endpoint, if any.
     pub metrics_addr: Option<HostPort>,
     pub log_level: String,
+    /// Membership (issue 4): a fresh node joins a running cluster through this member's peer
+    /// address instead of bootstrapping from `initial_cluster`.
+    pub join: Option<HostPort>,
 }
 
 /// Why no configuration could be assembled.
@@ -107,16 +111,19 @@ pub fn resolve(layer: ConfigLayer) -> Result<ServerConfig, ConfigError> {
         data_dir: layer.data_dir.ok_or(ConfigError::Missing(Key::DataDir))?,
         grpc_addr: layer.grpc_addr.ok_or(ConfigError::Missing(Key::GrpcAddr))?,
         peer_addr: layer.peer_addr.ok_or(ConfigError::Missing(Key::PeerAddr))?,
-        initial_cluster: layer
-            .initial_cluster
-            .ok_or(ConfigError::Missing(Key::InitialCluster))?,
+        initial_cluster: match (layer.initial_cluster, &layer.join) {
+            (Some(cluster), _) => cluster,
+            (None, Some(_)) => InitialCluster::default(),
+            (None, None) => return Err(ConfigError::Missing(Key::InitialCluster)),
+        },
         groups: layer.groups.unwrap_or(DEFAULT_GROUPS),
         metrics_addr: layer.metrics_addr,
         log_level: layer
             .log_level
             .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string()),
+        join: layer.join,
     };
-    if config.initial_cluster.peer_of(config.node_id).is_none() {
+    if config.join.is_none() && config.initial_cluster.peer_of(config.node_id).is_none() {
         return Err(ConfigError::NodeNotInCluster {
             node_id: config.node_id,
             cluster: config.initial_cluster,
@@ -176,7 +183,12 @@ impl ServerConfig {
             .iter()
             .map(|(id, address)| (id.to_string(), text(address.as_str())))
             .collect();
-        table.insert("initial_cluster".into(), toml::Value::Table(members));
+        if !self.initial_cluster.members().is_empty() {
+            table.insert("initial_cluster".into(), toml::Value::Table(members));
+        }
+        if let Some(join) = &self.join {
+            table.insert("join".into(), text(join.as_str()));
+        }
         toml::to_string(&table).expect("a table of strings and integers always serializes")
     }
 }

@@ -212,3 +212,32 @@ fn printed_config_loads_back_identically() {
     let reloaded = load(ConfigLayer::default(), Some(file.path()), env(&[])).expect("reload");
     assert_eq!(reloaded, config);
 }
+
+#[test]
+fn join_replaces_the_initial_cluster_and_round_trips() {
+    let joining = layer(&[
+        (Key::NodeId, "4"),
+        (Key::DataDir, "/data/4"),
+        (Key::GrpcAddr, "127.0.0.1:7234"),
+        (Key::PeerAddr, "127.0.0.1:7304"),
+    ]);
+    let config = load(
+        joining.clone(),
+        None,
+        env(&[("PERDURA_JOIN", "127.0.0.1:7301")]),
+    )
+    .expect("a joining node needs no initial cluster");
+    assert_eq!(
+        config.join.as_ref().map(HostPort::as_str),
+        Some("127.0.0.1:7301")
+    );
+    assert!(config.initial_cluster.members().is_empty());
+    let file = config_file(&config.to_toml());
+    let again = load(ConfigLayer::default(), Some(file.path()), env(&[])).expect("reload");
+    assert_eq!(again, config);
+    // Without --join the initial cluster is required, and must name the node.
+    assert!(matches!(
+        load(joining, None, env(&[])),
+        Err(ConfigError::Missing(Key::InitialCluster))
+    ));
+}
