@@ -150,6 +150,7 @@ impl MultiRaft {
             "joined; waiting to be added with `perdura cluster add-node`"
         );
         let raft = MultiRaft::assemble(parts, observer, &tuning, Some(cluster));
+        raft.open_cluster_splits().await;
         crate::membership::sync::start(&raft);
         Ok(raft)
     }
@@ -215,13 +216,14 @@ async fn open_empty_groups(
 ) -> Result<NodeParts, RaftError> {
     let db = Arc::new(Db::open(config.data_dir.join("rocksdb"))?);
     let writer = Arc::new(LogWriter::start(db.clone()));
+    let (split_observer, created) = crate::split::split_observer(observer);
     let ctx = GroupContext {
         node_id: config.node_id,
         db: db.clone(),
         writer: writer.clone(),
         config: openraft_config(tuning, Some(ClusterRaftOptions))?,
         transport: transport.clone(),
-        observer,
+        observer: split_observer,
     };
     let mut meta = None;
     let mut shards = BTreeMap::new();
@@ -257,5 +259,7 @@ async fn open_empty_groups(
         writer,
         meta,
         shards,
+        ctx,
+        created,
     })
 }

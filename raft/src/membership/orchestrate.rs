@@ -110,7 +110,7 @@ pub async fn serve_call(raft: &MultiRaft, call: PeerAdminCall) -> PeerAdminReply
                 ))));
             };
             let timeout = Duration::from_millis(catch_up_timeout_ms);
-            PeerAdminReply::Change(group_change::execute(group, handle, change, timeout).await)
+            PeerAdminReply::Change(group_change::execute(group, &handle, change, timeout).await)
         }
         PeerAdminCall::Join { node_id } => PeerAdminReply::Join(join_info(raft, node_id)),
     }

@@ -115,7 +115,7 @@ impl NodeReport {
             .chain(raft.shard_groups())
             .filter_map(|group| {
                 let handle = raft.raft(group)?;
-                let mut report = ReplicaReport::of(group, handle);
+                let mut report = ReplicaReport::of(group, &handle);
                 if let Some((applied, digest)) = digest_of(raft, group) {
                     // The digest and the index it belongs to were read together.
                     report.applied_index = applied;
