@@ -126,7 +126,18 @@ pub async fn execute(
             if !voters.contains(&node) {
                 return Ok(ChangeOutcome::Already);
             }
-            check_removal_is_safe(group, node, &voters, &metrics)?;
+            // Idle groups heartbeat rarely: ask for a round of acknowledgements first, and give
+            // the voters a moment to answer before judging who is reachable.
+            let _ = raft.trigger().heartbeat().await;
+            let fresh = raft
+                .wait(Some(Duration::from_secs(2)))
+                .metrics(
+                    |m| check_removal_is_safe(group, node, &voters, m).is_ok(),
+                    "voters acknowledge",
+                )
+                .await
+                .unwrap_or(metrics);
+            check_removal_is_safe(group, node, &voters, &fresh)?;
             Box::pin(
                 raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([node])), false),
             )
