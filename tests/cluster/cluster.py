@@ -11,6 +11,8 @@ tests need to observe the cluster from outside:
 * applied_indexes(): each live node's applied log index per group (`perdura_raft_applied_index`).
 * digests(): each live node's state digest per group (`perdura cluster status --json`), or None
   if nothing exposes one.
+* new_node() / retire(): a fresh node that joins the running cluster (`--join`), and forgetting
+  a removed one (`perdura cluster add-node / remove-node` do the membership change).
 
 The binary is `$PERDURA_BIN`, default `$CARGO_TARGET_DIR/debug/perdura` (what tests/run-all.sh
 builds). `PERDURA_CLUSTER_GROUPS` (default 8) sets `--groups`.
@@ -110,6 +112,9 @@ class Node:
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
         self.initial_cluster = ""
+        # `--join PEER_ADDR` for a fresh node added to a running cluster (instead of bootstrapping
+        # from `--initial-cluster`).
+        self.join: Optional[str] = None
         self.groups = groups_count()
         os.makedirs(workdir, exist_ok=True)
 
@@ -125,13 +130,15 @@ class Node:
         return f"node{self.node_id}({self.address})"
 
     def argv(self) -> List[str]:
+        membership = (["--join", self.join] if self.join
+                      else ["--initial-cluster", self.initial_cluster])
         return [
             perdura_bin(), "server", "start",
             "--node-id", str(self.node_id),
             "--data-dir", self.data_dir,
             "--grpc-addr", self.address,
             "--peer-addr", self.peer_address,
-            "--initial-cluster", self.initial_cluster,
+            *membership,
             "--groups", str(self.groups),
             "--metrics-addr", f"127.0.0.1:{self.metrics_port}",
             "--log-level", os.environ.get("PERDURA_SERVER_LOG_LEVEL", "info"),
@@ -228,11 +235,32 @@ class Cluster:
             n.initial_cluster = initial
         self.groups = groups_count()
         self._cluster_cli: Optional[bool] = None
+        # IDs of removed nodes (never reused).
+        self.retired: set = set()
 
     # ------------------------------------------------------------------ lifecycle
 
     def node(self, node_id: int) -> Node:
         return self.nodes[node_id]
+
+    def new_node(self, join_via: Node) -> Node:
+        """A fresh node (next unused ID, new ports, empty data dir) that will join the running
+        cluster through `join_via`'s peer address when spawned; a member of `nodes` from now on
+        (add it with `perdura cluster add-node`)."""
+        node_id = max(self.nodes) + 1
+        while node_id in self.retired:
+            node_id += 1
+        node = Node(node_id, os.path.join(self.workdir, f"node{node_id}"), *free_ports(3))
+        node.join = join_via.peer_address
+        self.nodes[node_id] = node
+        return node
+
+    def retire(self, node: Node) -> None:
+        """Forgets a node removed from the cluster (`perdura cluster remove-node`); it must
+        not be running."""
+        assert not node.alive(), f"{node} is still running"
+        del self.nodes[node.node_id]
+        self.retired.add(node.node_id)
 
     def live(self) -> List[Node]:
         return [n for n in self.nodes.values() if n.alive()]
@@ -353,8 +381,13 @@ class Cluster:
         return out
 
     def all_groups(self) -> List[int]:
-        """The meta group 0 and the workflow groups 1..=G."""
-        return list(range(0, self.groups + 1))
+        """The meta group 0 and every workflow group: 1..=G plus the groups split off since
+        (as `perdura cluster status` lists them)."""
+        groups = set(range(0, self.groups + 1))
+        status = self.status()
+        if status is not None:
+            groups |= {g["group"] for g in status["groups"]}
+        return sorted(groups)
 
     def most_leading_node(self) -> Node:
         leaders = self.leaders()
@@ -379,9 +412,17 @@ class Cluster:
             await asyncio.sleep(interval)
 
     def digests(self) -> Optional[Dict[int, Dict[int, str]]]:
-        """node ID → {group → state digest} of every live node, or None if the binary exposes no
-        digests."""
-        return None
+        """node ID → {group → state digest} of every replica that answered
+        `perdura cluster status --json`, or None if the binary has no such command."""
+        status = self.status()
+        if status is None:
+            return None
+        out: Dict[int, Dict[int, str]] = {}
+        for group in status["groups"]:
+            for replica in group["replicas"]:
+                if replica.get("digest"):
+                    out.setdefault(replica["node"], {})[group["group"]] = replica["digest"]
+        return out
 
     async def wait_converged(self, timeout: float) -> Dict[int, Dict[int, int]]:
         """Until every node is alive and all of them have applied the same log index in every

@@ -11,7 +11,7 @@ Activities whose completion was not yet acknowledged may run again (at-least-onc
 the same attempt twice, and the history's attempt is the last one that ran.
 
 (c) The killed node restarts on its data dir, catches up, and then all three nodes have applied
-the same index in every group (and equal digests where the nodes expose them), and every
+the same index and equal state digests (`perdura cluster status --json`) in every group, and every
 workflow's history read through each node is byte-identical.
 """
 
@@ -88,9 +88,12 @@ def test_kill9_busiest_leader_mid_workload_then_restart_it(cluster, workers, tas
         print(f"restarted {victim}: serving and caught up after {time.monotonic() - t0:.2f}s; "
               f"applied index per group (equal on all nodes): {applied[victim.node_id]}")
         digests = cluster.digests()
-        if digests is None:
-            print("no per-group digests exposed by the nodes: compared applied indexes and "
-                  "per-node histories")
+        assert digests is not None, "perdura cluster status --json gives per-group digests"
+        assert set(digests) == {1, 2, 3}, digests
+        for group in cluster.all_groups():
+            assert len({digests[n].get(group) for n in digests}) == 1, \
+                f"group {group}: replicas differ: {[digests[n].get(group) for n in digests]}"
+        print(f"state digests equal on all three nodes in all {len(cluster.all_groups())} groups")
         diffs = await replica_histories(clients, [n1, n2, n3], ids)
         assert not diffs, summarize(diffs)
 
