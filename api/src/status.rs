@@ -2,8 +2,8 @@
 //! (TEMPORAL-WIRE.md §1.5).
 
 use perdura_engine::EngineError;
-use perdura_raft::ProposeError;
 use perdura_raft::membership::MembershipError;
+use perdura_raft::{ProposeError, SplitError};
 use prost::Message;
 use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::errordetails::v1::{
@@ -152,6 +152,21 @@ pub fn membership(error: MembershipError) -> Status {
         MembershipError::NoLeader { .. } => Status::unavailable(message),
         MembershipError::Propose(e) => propose(e),
         MembershipError::Raft { .. } => Status::aborted(message),
+    }
+}
+
+/// `perdura cluster split-group`: an unknown group is NOT_FOUND, a group with no range of two
+/// slots FAILED_PRECONDITION; a missing leader or replication failure UNAVAILABLE (the split is
+/// idempotent per source group: retrying finishes it).
+pub fn split(error: SplitError) -> Status {
+    let message = error.to_string();
+    match error {
+        SplitError::UnknownGroup(_) => Status::not_found(message),
+        SplitError::NotSplittable(_) => Status::failed_precondition(message),
+        SplitError::Refused(engine_error) => engine(engine_error),
+        SplitError::Propose(e) => propose(e),
+        SplitError::NoLeader { .. } => Status::unavailable(message),
+        SplitError::Raft(_) => Status::aborted(message),
     }
 }
 

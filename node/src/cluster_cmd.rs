@@ -1,4 +1,4 @@
-//! `perdura cluster status | add-node | remove-node | snapshot`: the operator's client of the
+//! `perdura cluster status | add-node | remove-node | snapshot | split-group`: the operator's client of the
 //! `perdura.admin.v1.ClusterAdmin` service that every node serves on its `--grpc-addr`.
 //!
 //! `status --json` prints [`StatusJson`], a stable format for scripts and tests (documented in
@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use perdura_api::pb::admin::cluster_admin_client::ClusterAdminClient;
 use perdura_api::pb::admin::{
     AddNodeRequest, ClusterStatusRequest, ClusterStatusResponse, GroupStatus, NodeStatus,
-    RemoveNodeRequest, ReplicaStatus, TriggerSnapshotRequest,
+    RemoveNodeRequest, ReplicaStatus, SlotRange, SplitGroupRequest, TriggerSnapshotRequest,
 };
 use serde::Serialize;
 use std::time::Duration;
@@ -58,6 +58,18 @@ enum ClusterCommand {
         target: Target,
         #[arg(long)]
         purge: bool,
+    },
+    /// Split the upper half of a workflow group's largest slot range off into a new group, while
+    /// workflows run (re-running it for the same group finishes an interrupted split).
+    SplitGroup {
+        #[command(flatten)]
+        target: Target,
+        /// The workflow group to split (see `status`).
+        #[arg(long)]
+        group: u32,
+        /// Print JSON: {"source", "new_group", "source_slots", "new_group_slots"}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -152,8 +164,59 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 );
             }
         }
+        ClusterCommand::SplitGroup {
+            target,
+            group,
+            json,
+        } => {
+            let mut client = connect(&target).await?;
+            let reply = client
+                .split_group(SplitGroupRequest { group })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            let split = SplitJson {
+                source: reply.source,
+                new_group: reply.new_group,
+                source_slots: reply.source_slots.iter().map(slot_pair).collect(),
+                new_group_slots: reply.new_group_slots.iter().map(slot_pair).collect(),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&split)?);
+            } else {
+                println!(
+                    "group {} split: group {} now owns slots {}, group {} owns slots {}",
+                    split.source,
+                    split.source,
+                    render_slots(&split.source_slots),
+                    split.new_group,
+                    render_slots(&split.new_group_slots)
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// `perdura cluster split-group --json`: slot ranges as `[start, end)` pairs.
+#[derive(Serialize, Debug, PartialEq)]
+pub struct SplitJson {
+    pub source: u32,
+    pub new_group: u32,
+    pub source_slots: Vec<[u32; 2]>,
+    pub new_group_slots: Vec<[u32; 2]>,
+}
+
+fn slot_pair(range: &SlotRange) -> [u32; 2] {
+    [range.start, range.end]
+}
+
+fn render_slots(ranges: &[[u32; 2]]) -> String {
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|[start, end]| format!("{start}..{end}"))
+        .collect();
+    parts.join(", ")
 }
 
 fn rpc_error(status: tonic::Status) -> anyhow::Error {

@@ -10,7 +10,7 @@ use perdura_api::pb::workflowservice::workflow_service_server::WorkflowServiceSe
 use perdura_api::rpc_metrics::RpcMetricsLayer;
 use perdura_api::{Frontend, NodeObserver, limits};
 use perdura_engine::{EngineError, MetaCommand, NamespaceRecord};
-use perdura_raft::membership::{Membership, seed};
+use perdura_raft::membership::seed;
 use perdura_raft::{MultiRaft, RaftConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,7 +94,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         warn!(%error, "could not register the node in the node registry");
     }
     let frontend = Frontend::new(Arc::clone(&raft), &observer);
-    let admin = ClusterAdminService::new(Membership::new(Arc::clone(&raft)));
+    let admin = ClusterAdminService::new(Arc::clone(&raft));
 
     info!(%address, data_dir = %data_dir.display(), groups = ?raft.shard_groups(), "Perdura dev server ready");
     eprintln!(

@@ -12,12 +12,12 @@ use crate::health;
 use crate::serve::{SHUTDOWN_GRACE, incoming, shutdown_signal, temporal_services};
 use crate::server_config::{HostPort, ServerConfig};
 use anyhow::Context;
-use perdura_api::rpc_metrics::RpcMetricsLayer;
-use perdura_api::{Frontend, NodeObserver};
 use perdura_api::admin::ClusterAdminService;
 use perdura_api::pb::admin::cluster_admin_server::ClusterAdminServer;
+use perdura_api::rpc_metrics::RpcMetricsLayer;
+use perdura_api::{Frontend, NodeObserver};
 use perdura_raft::cluster::identity;
-use perdura_raft::membership::{Membership, seed};
+use perdura_raft::membership::seed;
 use perdura_raft::{ClusterConfig, JoinConfig, MultiRaft, RaftTuning};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,7 +76,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     };
     observer.attach(&raft);
     tokio::spawn(register_initial_nodes(Arc::clone(&raft)));
-    let admin = ClusterAdminService::new(Membership::new(Arc::clone(&raft)));
+    let admin = ClusterAdminService::new(Arc::clone(&raft));
     let frontend = Frontend::new(Arc::clone(&raft), &observer);
     let cluster_id = identity::read(&config.data_dir)
         .ok()

@@ -1,8 +1,10 @@
 //! Cluster status and node records as admin protobuf messages. Absent indexes become 0 (proto3
 //! scalars), except `matched_index` / `lag`, which stay optional: "unknown" and "0" differ there.
 
-use crate::pb::admin::{ClusterStatusResponse, GroupStatus, NodeStatus, ReplicaStatus};
-use perdura_engine::NodeRecord;
+use crate::pb::admin::{
+    ClusterStatusResponse, GroupStatus, NodeStatus, ReplicaStatus, SlotRange as SlotRangeMessage,
+};
+use perdura_engine::{NodeRecord, SlotRange};
 use perdura_raft::membership::{ClusterStatus, GroupView, NodeView, ReplicaView};
 
 pub fn cluster_status(status: &ClusterStatus) -> ClusterStatusResponse {
@@ -12,6 +14,13 @@ pub fn cluster_status(status: &ClusterStatus) -> ClusterStatusResponse {
         highest_node_id: status.highest_node_id,
         nodes: status.nodes.iter().map(node).collect(),
         groups: status.groups.iter().map(group).collect(),
+    }
+}
+
+pub fn slot_range(range: &SlotRange) -> SlotRangeMessage {
+    SlotRangeMessage {
+        start: u32::from(range.start),
+        end: u32::from(range.end),
     }
 }
 

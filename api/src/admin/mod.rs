@@ -1,9 +1,9 @@
 //! `perdura.admin.v1.ClusterAdmin`: the operator API every node serves next to the Temporal
 //! WorkflowService (`perdura cluster …` is its client).
 //!
-//! A thin layer over [`perdura_raft::membership::Membership`]: it validates the request, runs
-//! the command and converts the answer ([`convert`]); failures become gRPC statuses only in
-//! [`crate::status::membership`]. It changes nothing itself: every change is a Raft proposal or
+//! A thin layer over [`perdura_raft::membership::Membership`] and
+//! [`MultiRaft::split_group`]: it validates the request, runs the command and converts the
+//! answer ([`convert`]); failures become gRPC statuses only in [`crate::status`]. It changes nothing itself: every change is a Raft proposal or
 //! an openraft membership change made by the group leaders.
 
 mod convert;
@@ -11,11 +11,15 @@ mod convert;
 use crate::pb::admin::cluster_admin_server::ClusterAdmin;
 use crate::pb::admin::{
     AddNodeRequest, AddNodeResponse, ClusterStatusRequest, ClusterStatusResponse, GroupSnapshot,
-    RemoveNodeRequest, RemoveNodeResponse, TriggerSnapshotRequest, TriggerSnapshotResponse,
+    RemoveNodeRequest, RemoveNodeResponse, SplitGroupRequest, SplitGroupResponse,
+    TriggerSnapshotRequest, TriggerSnapshotResponse,
 };
 use crate::status;
+use perdura_engine::GroupId;
+use perdura_raft::MultiRaft;
 use perdura_raft::membership::Membership;
 use perdura_raft::membership::orchestrate::DEFAULT_CATCH_UP_TIMEOUT;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 
@@ -23,11 +27,15 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct ClusterAdminService {
     membership: Membership,
+    raft: Arc<MultiRaft>,
 }
 
 impl ClusterAdminService {
-    pub fn new(membership: Membership) -> ClusterAdminService {
-        ClusterAdminService { membership }
+    pub fn new(raft: Arc<MultiRaft>) -> ClusterAdminService {
+        ClusterAdminService {
+            membership: Membership::new(Arc::clone(&raft)),
+            raft,
+        }
     }
 }
 
@@ -107,5 +115,37 @@ impl ClusterAdmin for ClusterAdminService {
             })
             .collect();
         Ok(Response::new(TriggerSnapshotResponse { groups }))
+    }
+
+    async fn split_group(
+        &self,
+        request: Request<SplitGroupRequest>,
+    ) -> Result<Response<SplitGroupResponse>, Status> {
+        let source = request.into_inner().group;
+        if source == 0 {
+            return Err(status::invalid(
+                "group 0 is the meta group; only workflow groups (1 or more) can be split",
+            ));
+        }
+        let new_group = self
+            .raft
+            .split_group(GroupId(source))
+            .await
+            .map_err(status::split)?;
+        let (source_slots, new_group_slots) = self.raft.read_meta(|meta| {
+            let ranges = |group| {
+                meta.slot_map
+                    .as_ref()
+                    .map(|map| map.ranges_of(group))
+                    .unwrap_or_default()
+            };
+            (ranges(GroupId(source)), ranges(new_group))
+        });
+        Ok(Response::new(SplitGroupResponse {
+            source,
+            new_group: new_group.0,
+            source_slots: source_slots.iter().map(convert::slot_range).collect(),
+            new_group_slots: new_group_slots.iter().map(convert::slot_range).collect(),
+        }))
     }
 }
