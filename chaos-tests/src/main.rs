@@ -1,0 +1,124 @@
+//! `perdura-chaos` — the chaos tool's command line. For now one subcommand:
+//! `perdura-chaos check <history.jsonl> <final-read.json>` runs the nine checkers, prints the
+//! summary (a table and every violation's witness, or JSON with `--json`) and exits 0 when the
+//! history is valid, 1 when an invariant is violated, 2 when the input cannot be read.
+
+use clap::{Args, Parser, Subcommand};
+use perdura_chaos::checker::{CheckConfig, CheckSummary, check_all};
+use perdura_chaos::history::{History, JsonlError, PairingError, read_final_read, read_history};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use thiserror::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "perdura-chaos",
+    about = "Jepsen-style chaos testing for Perdura"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a recorded history and final read against the nine invariants.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The JSONL operation history.
+    history: PathBuf,
+    /// The end-of-run final read (JSON).
+    final_read: PathBuf,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Invariant 9: the bound within which an operation must complete (ms).
+    #[arg(long, default_value_t = CheckConfig::default().liveness_bound_ms)]
+    liveness_bound_ms: u64,
+    /// Invariant 9: calm time required before an operation is judged (ms).
+    #[arg(long, default_value_t = CheckConfig::default().recovery_grace_ms)]
+    recovery_grace_ms: u64,
+    /// Invariant 9: nodes that may be down while liveness is still expected.
+    #[arg(long, default_value_t = CheckConfig::default().fault_tolerance)]
+    fault_tolerance: usize,
+    /// Invariant 5: how late after its deadline a live timer may fire (ms).
+    #[arg(long, default_value_t = CheckConfig::default().timer_fire_bound_ms)]
+    timer_fire_bound_ms: u64,
+}
+
+#[derive(Debug, Error)]
+enum InputError {
+    #[error("{path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: JsonlError },
+    #[error("{path}: {source}")]
+    Pair { path: PathBuf, source: PairingError },
+    #[error("encoding the summary: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+fn open(path: &Path) -> Result<BufReader<File>, InputError> {
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| InputError::Open {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn check(args: &CheckArgs) -> Result<CheckSummary, InputError> {
+    let parse = |source| InputError::Parse {
+        path: args.history.clone(),
+        source,
+    };
+    let records = read_history(open(&args.history)?).map_err(parse)?;
+    let history = History::from_records(records).map_err(|source| InputError::Pair {
+        path: args.history.clone(),
+        source,
+    })?;
+    let final_read =
+        read_final_read(open(&args.final_read)?).map_err(|source| InputError::Parse {
+            path: args.final_read.clone(),
+            source,
+        })?;
+    let config = CheckConfig {
+        liveness_bound_ms: args.liveness_bound_ms,
+        recovery_grace_ms: args.recovery_grace_ms,
+        fault_tolerance: args.fault_tolerance,
+        timer_fire_bound_ms: args.timer_fire_bound_ms,
+    };
+    Ok(check_all(&history, &final_read, &config))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => {
+            let printed = check(&args).and_then(|summary| {
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                } else {
+                    print!("{summary}");
+                }
+                Ok(summary.valid)
+            });
+            match printed {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(error) => {
+                    eprintln!("perdura-chaos check: {error}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
