@@ -4,6 +4,8 @@
 //!   operation [`Op`] by one process, with the node it talked to and the harness monotonic time.
 //! * [`History`] — the lines paired into [`Operation`]s (`from_records` rejects histories the
 //!   checkers cannot judge, naming the line).
+//! * [`Recorder`] — the harness's writer of the history: hands out operation indexes, one line
+//!   per invoke and completion, one open operation per process.
 //! * [`FinalRead`] — per node, per group: applied index, state digest, committed log ids, and
 //!   every run's events ([`ObservedEvent`], with the shard Raft index where known).
 //!
@@ -17,6 +19,7 @@ mod jsonl;
 mod op;
 mod pairing;
 mod record;
+mod recorder;
 mod value;
 
 pub use event::{EventAttributes, EventType, ObservedEvent};
@@ -27,4 +30,5 @@ pub use jsonl::{
 pub use op::{FaultClass, FaultKind, NemesisAction, NemesisOp, Op};
 pub use pairing::{Completion, History, Operation, Outcome, PairingError};
 pub use record::{OpRecord, OpType};
+pub use recorder::{OpCompletion, PendingOp, Recorder, RecorderError};
 pub use value::{GroupApplied, OpValue, RunStatus};
