@@ -46,6 +46,19 @@ impl HistoryWatch {
         }
     }
 
+    /// Wakes every waiter so it reads again (a snapshot replaced a group's state: no
+    /// per-execution notice says what changed).
+    pub fn wake_all(&self) {
+        for notify in self
+            .watched
+            .lock()
+            .expect("history watch lock poisoned")
+            .values()
+        {
+            notify.notify_waiters();
+        }
+    }
+
     /// Ends every wait (shutdown).
     pub fn close(&self) {
         self.closing.notify_waiters();

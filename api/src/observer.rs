@@ -63,6 +63,18 @@ impl NodeObserver {
             .contains(&group)
     }
 
+    /// After a snapshot install: this node's queue entries of `group` become exactly the
+    /// group's ready set, and every history waiter reads again.
+    fn resync(&self, raft: &MultiRaft, group: GroupId) {
+        raft.read_shard(group, |state| {
+            self.matching.resync(
+                |task| raft.group_of(&task.namespace, &task.execution.workflow_id) == group,
+                state.pending_tasks(),
+            );
+        });
+        self.history.wake_all();
+    }
+
     fn rebuild(&self, raft: &MultiRaft, group: GroupId) {
         raft.read_shard(group, |state| {
             for task in state.pending_tasks() {
@@ -110,6 +122,12 @@ impl ApplyObserver for NodeObserver {
         }
         if let Some(raft) = self.raft.get().and_then(Weak::upgrade) {
             self.rebuild(&raft, group);
+        }
+    }
+
+    fn on_snapshot_installed(&self, group: GroupId) {
+        if let Some(raft) = self.raft.get().and_then(Weak::upgrade) {
+            self.resync(&raft, group);
         }
     }
 }

@@ -41,6 +41,12 @@ impl ApplyObserver for FanOut {
             node.on_leadership(group, is_leader);
         }
     }
+
+    fn on_snapshot_installed(&self, group: GroupId) {
+        for node in &self.0 {
+            node.on_snapshot_installed(group);
+        }
+    }
 }
 
 struct Cluster {

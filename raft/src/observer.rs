@@ -16,6 +16,12 @@ use perdura_engine::{GroupId, Notice};
 pub trait ApplyObserver: Send + Sync + 'static {
     fn on_applied(&self, group: GroupId, notices: &[Notice]);
     fn on_leadership(&self, group: GroupId, is_leader: bool);
+
+    /// A snapshot replaced the group's whole state on this node (a lagging or new replica
+    /// caught up from its leader): the notices of the entries it covers were never delivered,
+    /// so anything kept from notices must be rebuilt from the state. Runs on the apply task
+    /// after the new state is readable; must not block.
+    fn on_snapshot_installed(&self, _group: GroupId) {}
 }
 
 /// An observer that ignores everything (tests, tools).

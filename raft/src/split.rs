@@ -77,6 +77,10 @@ impl ApplyObserver for SplitObserver {
     fn on_leadership(&self, group: GroupId, is_leader: bool) {
         self.inner.on_leadership(group, is_leader);
     }
+
+    fn on_snapshot_installed(&self, group: GroupId) {
+        self.inner.on_snapshot_installed(group);
+    }
 }
 
 /// What the node keeps to start groups after `open`.

@@ -302,6 +302,7 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         drop(state);
         self.hooks.timer.reload();
         self.hooks.outbox.notify_one();
+        self.hooks.observer.on_snapshot_installed(self.group);
         Ok(())
     }
 

@@ -6,7 +6,10 @@ remain reachable). The survivors snapshot every group and purge their logs, so a
 only catch up by snapshot. A fresh node 4 starts with `--join` and is added with
 `perdura cluster add-node`; it becomes a voter of every group, its groups report a snapshot
 index (it installed the leaders' snapshots, it did not replay the log), a worker polls it and
-workflows started through it complete. Every workflow completes with the right result, no
+workflows started through it complete. Workflows parked on a task queue that no worker polled
+before node 4 joined are then run by a worker on node 4 alone: the tasks it learned only from
+the snapshot are in its queues (a regression test for queues rebuilt after a snapshot install).
+Every workflow completes with the right result, no
 acknowledged activity runs again, node 3's id cannot be used again, and the three members end
 with equal applied indexes and state digests in every group.
 """
@@ -27,11 +30,14 @@ def test_remove_a_dead_node_and_add_a_fresh_one_under_load(cluster, workers, tas
     run = uuid.uuid4().hex[:6]
     first = [f"order-e-{run}-a{i:03d}" for i in range(N_WORKFLOWS)]
     later = [f"order-e-{run}-b{i:03d}" for i in range(N_WORKFLOWS // 2)]
+    parked = [f"order-e-{run}-p{i:03d}" for i in range(10)]
+    parked_queue = f"{task_queue}-parked"
 
     async def main():
         ws = workers([n1, n2], task_queue, ledger, sleep_s=0.1)
         clients = Clients(cluster)
         await start_orders(clients, [n1, n2], task_queue, first, start_to_close_s=5)
+        await start_orders(clients, [n1, n2], parked_queue, parked, start_to_close_s=5)
         tracker = Tracker(clients, first)
         await tracker.sweep()
 
@@ -71,9 +77,10 @@ def test_remove_a_dead_node_and_add_a_fresh_one_under_load(cluster, workers, tas
 
         # Node 4 serves: a worker polls it and new workflows start through it.
         ws += workers([n4], task_queue, ledger, sleep_s=0.1)
+        ws += workers([n4], parked_queue, ledger, sleep_s=0.1)
         await start_orders(clients, [n4], task_queue, later, start_to_close_s=5)
-        ids = first + later
-        tracker.add(later)
+        ids = first + later + parked
+        tracker.add(later + parked)
         await tracker.run(ids, timeout=300)
 
         problems = check_histories(tracker.final, ids)
