@@ -20,9 +20,26 @@ use tracing::{info, warn};
 /// How long a graceful shutdown waits for open connections before stopping anyway.
 pub(crate) const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// openraft logs every failed heartbeat and replication to a peer that is down (per group, per
+/// attempt) and its election steps at INFO; the peer transport logs each peer going away and
+/// coming back once, and `perdura_raft::group` each leadership change. Unless the operator's
+/// filter names openraft itself, openraft logs only warnings, and not the per-attempt ones.
+const QUIET_OPENRAFT: &str = "openraft=warn,openraft::replication=error,\
+     openraft::engine::handler::replication_handler=error,openraft::core::heartbeat=error";
+
+/// The log filter: `RUST_LOG` if set, else `--log-level` (plus [`QUIET_OPENRAFT`] unless it
+/// mentions openraft).
+fn log_filter(level: &str) -> String {
+    if level.contains("openraft") {
+        level.to_string()
+    } else {
+        format!("{level},{QUIET_OPENRAFT}")
+    }
+}
+
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(log_filter(level)))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: journald, `docker logs` and log files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -182,4 +199,16 @@ pub(crate) async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_filter_quiets_openraft_replication_unless_asked_for() {
+        assert_eq!(log_filter("info"), format!("info,{QUIET_OPENRAFT}"));
+        assert_eq!(log_filter("debug,openraft=trace"), "debug,openraft=trace");
+        assert!(tracing_subscriber::EnvFilter::try_new(log_filter("warn")).is_ok());
+    }
 }

@@ -8,7 +8,7 @@
 use crate::timer::BoxFuture;
 use crate::types::{Snapshot, SnapshotData, TypeConfig, Vote};
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
-use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
     TransferLeaderResponse, VoteRequest, VoteResponse,
@@ -17,6 +17,7 @@ use openraft::{BasicNode, OptionalSend, RaftNetworkV2};
 use perdura_engine::GroupId;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub(crate) type Rpc<'a, T> = BoxFuture<'a, Result<T, RPCError<TypeConfig>>>;
 
@@ -145,6 +146,13 @@ impl RaftNetworkFactory<TypeConfig> for GroupNetworkFactory {
 impl RaftNetworkV2<TypeConfig> for GroupNetwork {
     type SnapshotData = SnapshotData;
 
+    /// After an `Unreachable` error openraft waits these delays between attempts to replicate
+    /// to the peer (until one succeeds): 100 ms doubling to 2 s, instead of retrying at every
+    /// heartbeat in every group while a peer is down.
+    fn backoff(&self) -> Option<Backoff> {
+        Some(Backoff::new(unreachable_peer_delays()))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
@@ -194,6 +202,18 @@ impl RaftNetworkV2<TypeConfig> for GroupNetwork {
         }
     }
 }
+
+/// 100 ms, 200 ms, … doubling up to [`MAX_UNREACHABLE_BACKOFF`], then constant.
+fn unreachable_peer_delays() -> impl Iterator<Item = Duration> + Send + 'static {
+    (0u32..).map(|attempt| {
+        Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)))
+            .min(MAX_UNREACHABLE_BACKOFF)
+    })
+}
+
+/// The longest wait between replication attempts to an unreachable peer: a peer that comes
+/// back is caught up within this, well below any client timeout.
+const MAX_UNREACHABLE_BACKOFF: Duration = Duration::from_secs(2);
 
 /// An in-process transport: every registered (node, group) is reachable by direct calls. For
 /// multi-node tests and simulations; `unregister` models a crashed or partitioned node.
@@ -300,5 +320,19 @@ impl RaftTransport for LoopbackTransport {
                 .await
                 .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))
         })
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_peers_are_retried_with_doubling_delays_up_to_two_seconds() {
+        let delays: Vec<u64> = unreachable_peer_delays()
+            .take(8)
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(delays, vec![100, 200, 400, 800, 1600, 2000, 2000, 2000]);
     }
 }

@@ -12,6 +12,7 @@ use super::host::PeerHost;
 use super::proto::{
     self, CALL_PATH, MessageKind, PROTOCOL_VERSION, PeerReply, PeerRequest, REJECTED_KEY,
 };
+use super::reachability::PeerReachability;
 use super::stats::PeerStats;
 use crate::network::RaftTransport;
 use crate::timer::BoxFuture;
@@ -72,6 +73,7 @@ pub struct GrpcTransport {
     channels: Mutex<BTreeMap<u64, Channel>>,
     stats: Arc<PeerStats>,
     timeouts: PeerTimeouts,
+    reachability: PeerReachability,
 }
 
 impl GrpcTransport {
@@ -87,6 +89,7 @@ impl GrpcTransport {
             channels: Mutex::default(),
             stats,
             timeouts,
+            reachability: PeerReachability::default(),
         }
     }
 
@@ -153,6 +156,30 @@ impl GrpcTransport {
     /// One peer call: sends `payload` (an encoded request of `kind`) for `group` to `node`,
     /// answers the encoded reply.
     pub(crate) async fn call(
+        &self,
+        node: u64,
+        group: GroupId,
+        kind: MessageKind,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, CallError> {
+        let result = self.call_once(node, group, kind, payload, timeout).await;
+        match &result {
+            Ok(_) => {
+                self.reachability.answered(node);
+            }
+            Err(CallError::NotSent { detail, .. }) if detail.starts_with("connect") => {
+                self.reachability.unreachable(node, detail);
+            }
+            Err(CallError::Unknown { detail, .. }) if detail.contains("timed out") => {
+                self.reachability.unreachable(node, detail);
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn call_once(
         &self,
         node: u64,
         group: GroupId,

@@ -11,6 +11,7 @@
 //! * `forward` — proposals and read barriers from any node, served by the group leader.
 //! * [`node_message`] — opaque node-to-node messages of the layers above (the query relay).
 //! * [`stats`] — messages and bytes per group and kind.
+//! * [`reachability`] — one log line per peer going away or coming back.
 //!
 //! [`crate::MultiRaft::open_cluster`] starts all of it on the node's peer address; nothing else
 //! has to serve the peer service.
@@ -20,6 +21,7 @@ pub(crate) mod forward;
 pub(crate) mod host;
 pub mod node_message;
 pub mod proto;
+pub mod reachability;
 pub mod server;
 pub mod stats;
 
