@@ -23,6 +23,14 @@ class OrderWorkflow:
              optional "start_to_close_s" (default 10), "initial_interval_ms" (default 200)}
     """
 
+    def __init__(self) -> None:
+        self._steps: list = []
+
+    @workflow.query
+    def progress(self) -> list:
+        """The results of the activities completed so far."""
+        return list(self._steps)
+
     @workflow.run
     async def run(self, order: dict) -> dict:
         retry = RetryPolicy(
@@ -31,9 +39,8 @@ class OrderWorkflow:
             maximum_interval=timedelta(seconds=1),
             maximum_attempts=order.get("maximum_attempts", 10),
         )
-        steps = []
         for name in ORDER_ACTIVITIES:
-            steps.append(
+            self._steps.append(
                 await workflow.execute_activity(
                     name,
                     order,
@@ -41,7 +48,7 @@ class OrderWorkflow:
                     retry_policy=retry,
                 )
             )
-        return {"order_id": order["order_id"], "steps": steps}
+        return {"order_id": order["order_id"], "steps": list(self._steps)}
 
 
 @workflow.defn
