@@ -1,4 +1,5 @@
-"""A Temporal worker process for the cluster tests: runs OrderWorkflow and its four activities,
+"""A Temporal worker process for the cluster tests: runs OrderWorkflow and its four activities
+(and TimerWorkflow, one durable sleep),
 polling one node, and keeps a ledger of every activity execution.
 
 Usage: python ledger_worker.py ADDRESS TASK_QUEUE LEDGER_FILE ACTIVITY_SLEEP_S
@@ -24,7 +25,7 @@ from temporalio import activity  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
-from workflows import ORDER_ACTIVITIES, OrderWorkflow  # noqa: E402
+from workflows import ORDER_ACTIVITIES, OrderWorkflow, TimerWorkflow  # noqa: E402
 
 
 def main() -> None:
@@ -61,7 +62,7 @@ def main() -> None:
                 await asyncio.sleep(0.3)
         # Unsandboxed: OrderWorkflow is deterministic, and the sandbox's per-run module
         # re-imports cost CPU that the three server processes on two cores need.
-        worker = Worker(client, task_queue=task_queue, workflows=[OrderWorkflow],
+        worker = Worker(client, task_queue=task_queue, workflows=[OrderWorkflow, TimerWorkflow],
                         activities=[make(n) for n in ORDER_ACTIVITIES],
                         workflow_runner=UnsandboxedWorkflowRunner(),
                         max_concurrent_activities=100)
