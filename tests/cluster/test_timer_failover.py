@@ -2,9 +2,9 @@
 timers at once, and no timer fires early.
 
 TimerWorkflows (one 6 s durable sleep each, spread over the groups) are started through node 1
-with a worker on every node. Once every timer is armed (TimerStarted in each history), the node
-leading the most groups is SIGKILLed: its groups' timers come due while those groups have no
-leader. Every workflow completes; by the server's leader-stamped event times no TimerFired is
+with a worker on every node. Once every timer is armed (TimerStarted in each history), about a
+second before the first comes due, the node leading the most groups is SIGKILLed: its groups'
+timers come due while those groups have no leader (the test checks that some did). Every workflow completes; by the server's leader-stamped event times no TimerFired is
 earlier than its TimerStarted + 6 s, and every TimerFired is at most a short bound after both
 its due time and the moment every group had a leader again.
 """
