@@ -1,0 +1,21 @@
+//! The single-host chaos harness (CHAOS.md §A3): a real `perdura server start` cluster, one
+//! process per network namespace on a bridge, faults injected by a seeded nemesis while a
+//! workload records its operations, then heal, convergence, final read and the checkers.
+//!
+//! * [`exec`] — running host tools with typed errors.
+//! * [`net`] — bridge, namespaces, veths; nft grudges and random loss per receiving node.
+//! * [`grudge`] — partition shapes (isolate, halves, one-way, bridge, majorities ring).
+//! * [`node`] — one server process in its namespace: start, SIGKILL, SIGSTOP/SIGCONT, SIGTERM,
+//!   libfaketime clock offset.
+//! * [`cluster`] — the members, the network and the `perdura cluster` admin actions.
+//! * [`status`] — `perdura cluster status --json`: leaders and convergence.
+//!
+//! Everything here needs root (namespaces, nft); the pure parts (grudges, nft scripts, the
+//! schedule, status decisions) are unit-tested without it.
+
+pub mod cluster;
+pub mod exec;
+pub mod grudge;
+pub mod net;
+pub mod node;
+pub mod status;
