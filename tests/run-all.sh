@@ -111,7 +111,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 phase_deps() {
   # ccache: tools/cc and tools/cxx (.cargo/config.toml) compile the bundled RocksDB through it when present.
-  local pkgs=(libclang1-14 libclang-common-14-dev ccache) missing=()
+  # nftables, iproute2, faketime: the chaos phase (network namespaces, nft partitions, clock skew).
+  local pkgs=(libclang1-14 libclang-common-14-dev ccache nftables iproute2 faketime) missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
@@ -262,8 +263,13 @@ phase_cluster() {
 
 phase_chaos() {
   if [ -x "$REPO/tests/chaos-smoke.sh" ] || [ -f "$REPO/tests/chaos-smoke.sh" ]; then
-    bash "$REPO/tests/chaos-smoke.sh" </dev/null || { PHASE_NOTE="tests/chaos-smoke.sh failed"; return 1; }
-    PHASE_NOTE="tests/chaos-smoke.sh"
+    local log="$LOGDIR/chaos-smoke.log"
+    set +e
+    bash "$REPO/tests/chaos-smoke.sh" </dev/null 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    set -e
+    [ "$rc" = 0 ] || { PHASE_NOTE="tests/chaos-smoke.sh failed (log $log)"; return 1; }
+    PHASE_NOTE="$(grep -Eo 'workload [a-z-]+: [0-9]+ ok, [0-9]+ fail, [0-9]+ info' "$log" | head -1); $(grep -Eo 'nemesis: [0-9]+ episodes' "$log" | head -1); valid"
   else
     PHASE_NOTE="no tests/chaos-smoke.sh yet"
   fi

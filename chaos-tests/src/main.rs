@@ -1,7 +1,9 @@
-//! `perdura-chaos` — the chaos tool's command line. For now one subcommand:
-//! `perdura-chaos check <history.jsonl> <final-read.json>` runs the nine checkers, prints the
-//! summary (a table and every violation's witness, or JSON with `--json`) and exits 0 when the
-//! history is valid, 1 when an invariant is violated, 2 when the input cannot be read.
+//! `perdura-chaos` — the chaos tool's command line.
+//! * `perdura-chaos check <history.jsonl> <final-read.json>` runs the nine checkers, prints the
+//!   summary (a table and every violation's witness, or JSON with `--json`) and exits 0 when the
+//!   history is valid, 1 when an invariant is violated, 2 when the input cannot be read.
+//! * `perdura-chaos run …` runs a cluster under the nemesis and checks it (`harness::cli`);
+//!   `perdura-chaos cleanup` removes what an interrupted run left (namespaces, bridges).
 
 use clap::{Args, Parser, Subcommand};
 use perdura_chaos::checker::{CheckConfig, CheckSummary, check_all};
@@ -26,6 +28,10 @@ struct Cli {
 enum Command {
     /// Check a recorded history and final read against the nine invariants.
     Check(CheckArgs),
+    /// Run a cluster in network namespaces under a seeded nemesis and check the history.
+    Run(perdura_chaos::harness::cli::RunArgs),
+    /// Remove the namespaces and bridges of interrupted runs.
+    Cleanup(perdura_chaos::harness::cli::CleanupArgs),
 }
 
 #[derive(Args)]
@@ -102,6 +108,8 @@ fn check(args: &CheckArgs) -> Result<CheckSummary, InputError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => perdura_chaos::harness::cli::run_command(args),
+        Command::Cleanup(args) => perdura_chaos::harness::cli::cleanup_command(args),
         Command::Check(args) => {
             let printed = check(&args).and_then(|summary| {
                 if args.json {

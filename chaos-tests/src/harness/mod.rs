@@ -9,13 +9,25 @@
 //!   libfaketime clock offset.
 //! * [`cluster`] — the members, the network and the `perdura cluster` admin actions.
 //! * [`status`] — `perdura cluster status --json`: leaders and convergence.
+//! * [`clock`] — the harness clock and the shared history recorder.
+//! * [`nemesis`] — the seeded schedule of fault episodes and its execution.
+//! * [`workload`] — the workload hook and the built-in workload (starts workflows).
+//! * [`final_read`] — the end-of-run read hook and its fallback through the frontend.
+//! * [`run`] — `perdura-chaos run`: everything above, in order, into an output directory.
+//! * [`cli`] — the `run` and `cleanup` subcommands.
 //!
 //! Everything here needs root (namespaces, nft); the pure parts (grudges, nft scripts, the
 //! schedule, status decisions) are unit-tested without it.
 
+pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod exec;
+pub mod final_read;
 pub mod grudge;
+pub mod nemesis;
 pub mod net;
 pub mod node;
+pub mod run;
 pub mod status;
+pub mod workload;
