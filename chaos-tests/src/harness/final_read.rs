@@ -74,6 +74,8 @@ pub trait FinalReader: Send + Sync {
 pub struct FrontendFinalReader;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent reads per node (each reads a slice of the workflow IDs).
+const READERS_PER_NODE: usize = 8;
 
 impl FinalReader for FrontendFinalReader {
     fn name(&self) -> &'static str {
@@ -98,7 +100,22 @@ impl FinalReader for FrontendFinalReader {
                     })
                     .collect();
                 tasks.spawn(async move {
-                    let runs = read_runs(node, &url, &ids).await?;
+                    let mut readers = tokio::task::JoinSet::new();
+                    let chunk = ids.len().div_ceil(READERS_PER_NODE).max(1);
+                    for part in ids.chunks(chunk) {
+                        let (url, part) = (url.clone(), part.to_vec());
+                        readers.spawn(async move { read_runs(node, &url, &part).await });
+                    }
+                    let mut runs = Vec::new();
+                    while let Some(joined) = readers.join_next().await {
+                        let part = joined.map_err(|e| FinalReadError::Timeout {
+                            node,
+                            what: format!("a reader task: {e}"),
+                            seconds: 0,
+                        })?;
+                        runs.extend(part?);
+                    }
+                    runs.sort_by(|a, b| a.workflow_id.cmp(&b.workflow_id));
                     groups.push(GroupRead {
                         group: FRONTEND_GROUP,
                         applied_index: RaftIndex(0),

@@ -163,7 +163,8 @@ pub struct Episode {
     pub pick: u64,
 }
 
-/// The schedule of a run: episodes one after the other, from `warmup` until `duration - calm`.
+/// The schedule of a run: episodes one after the other, from `warmup` until `duration - calm`;
+/// the first `faults.len()` episodes use each fault once.
 pub fn schedule(seed: u64, faults: &[FaultSpec], duration: Duration) -> Vec<Episode> {
     let mut rng = StdRng::seed_from_u64(seed);
     let warmup = Duration::from_secs(3);
@@ -174,8 +175,15 @@ pub fn schedule(seed: u64, faults: &[FaultSpec], duration: Duration) -> Vec<Epis
     }
     let end = duration.saturating_sub(calm);
     let mut at = warmup;
+    // Every enabled fault once first (in a seeded order), then seeded random choices, so a short
+    // run still exercises each fault it was asked for.
+    let mut first_round = faults.to_vec();
+    first_round.shuffle(&mut rng);
+    first_round.reverse();
     loop {
-        let fault = faults[rng.random_range(0..faults.len())];
+        let fault = first_round
+            .pop()
+            .unwrap_or_else(|| faults[rng.random_range(0..faults.len())]);
         let hold = Duration::from_millis(rng.random_range(3_000..=8_000));
         let pick = rng.random();
         if at + hold > end {
@@ -687,10 +695,12 @@ mod tests {
         }
         let last = a.last().unwrap();
         assert!(last.at + last.hold <= duration - Duration::from_secs(5));
-        let kinds: std::collections::BTreeSet<_> = a.iter().map(|e| e.fault).collect();
-        assert!(
-            kinds.len() >= 3,
-            "seeded choice covers the faults: {kinds:?}"
+        let first: std::collections::BTreeSet<_> =
+            a.iter().take(faults.len()).map(|e| e.fault).collect();
+        assert_eq!(
+            first.len(),
+            faults.len(),
+            "each fault comes once first: {a:?}"
         );
         assert!(schedule(7, &[], duration).is_empty());
     }

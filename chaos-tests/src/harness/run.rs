@@ -315,7 +315,8 @@ pub async fn run_with(
         }
     };
     println!(
-        "converged: every group has equal applied indexes on {:?}",
+        "converged at {:.1}s: every group has equal applied indexes on {:?}",
+        clock.now().0 as f64 / 1e9,
         ids(&members)
     );
 
@@ -329,6 +330,7 @@ pub async fn run_with(
             _ => None,
         })
         .collect();
+    let final_read_ids = workflow_ids.len();
     let final_read = reader
         .read(FinalReadInput {
             endpoints: cluster.endpoints(),
@@ -337,6 +339,11 @@ pub async fn run_with(
             read_at: clock.now(),
         })
         .await?;
+    println!(
+        "final read done at {:.1}s ({} workflow IDs per node)",
+        clock.now().0 as f64 / 1e9,
+        final_read_ids
+    );
     cluster.shutdown();
     drop(cluster);
     let final_path = config.out.join("final-read.json");
