@@ -15,6 +15,9 @@ pub enum StorageError {
     /// A required column family is missing from an opened database.
     #[error("missing column family {0}")]
     MissingColumnFamily(&'static str),
+    /// The in-memory disk under this handle was crashed (simulation): its process is gone.
+    #[error("the simulated disk was crashed under this handle")]
+    Detached,
 }
 
 impl StorageError {

@@ -33,13 +33,18 @@
 //!   crash too (tested by killing a writer process: `tests/apply_atomicity.rs`).
 //! * **Log appends are durable before they are acknowledged.** [`LogWriter`] runs a completion
 //!   callback only after the batch carrying it was written with `sync = true`.
+//! * **The simulation's disk keeps the same promises.** [`MemoryDisk`] (chosen at open through
+//!   [`StorageBackend`]) makes a write durable only when it or a later write is synced, and a
+//!   crash drops the rest — so the simulation can lose exactly what a power loss loses.
 //! * **Corrupt data is an error, never a panic**: every decoder returns [`StorageError::Corrupt`].
 
 pub mod db;
 pub mod error;
 pub mod keys;
 pub mod log_writer;
+pub mod memory;
 
-pub use db::{Batch, Cf, Db, KeyValue, Op};
+pub use db::{Batch, Cf, Db, KeyValue, Op, StorageBackend};
 pub use error::StorageError;
 pub use log_writer::{Completion, LogWriter, LogWriterCounts, LogWriterStats};
+pub use memory::{CrashReport, MemoryDisk, MemoryDisks};

@@ -8,6 +8,9 @@
 //! * A callback reports `Ok` only after its batch is fsynced.
 //! * Requests are written in submission order (one FIFO queue, one writer thread), so a caller that
 //!   submits an append and then a truncation of the same group sees them applied in that order.
+//! * On an in-memory (simulated) database there is no thread: [`LogWriter::submit`] writes and
+//!   runs the callback before it returns, so the simulation's scheduling stays on its one
+//!   thread and deterministic. The promises above hold unchanged.
 //! * After a failed write the writer is *poisoned*: it fails every later request. An fsync error
 //!   leaves the page cache state unknown, so retrying could report data durable that is not.
 
@@ -78,15 +81,29 @@ impl LogWriterStats {
 /// The group-commit writer of one node. See the module docs.
 pub struct LogWriter {
     tx: Mutex<Option<Sender<Request>>>,
+    /// In-memory database: writes happen inline in `submit` (no thread).
+    inline: Option<InlineWriter>,
     thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<LogWriterStats>,
 }
 
 impl LogWriter {
-    /// Starts the writer thread over `db`.
+    /// Starts the writer thread over `db` (none over an in-memory database: see the module docs).
     pub fn start(db: Arc<Db>) -> LogWriter {
-        let (tx, rx) = mpsc::channel();
         let stats = Arc::new(LogWriterStats::default());
+        if db.is_memory() {
+            return LogWriter {
+                tx: Mutex::new(None),
+                inline: Some(InlineWriter {
+                    db,
+                    closed: AtomicBool::new(false),
+                    poisoned: AtomicBool::new(false),
+                }),
+                thread: Mutex::new(None),
+                stats,
+            };
+        }
+        let (tx, rx) = mpsc::channel();
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("perdura-log-writer".into())
@@ -94,6 +111,7 @@ impl LogWriter {
             .expect("spawning the log writer thread");
         LogWriter {
             tx: Mutex::new(Some(tx)),
+            inline: None,
             thread: Mutex::new(Some(thread)),
             stats,
         }
@@ -102,6 +120,9 @@ impl LogWriter {
     /// Queues `batch` (carrying `entries` log entries, for statistics); `done` runs after it is
     /// fsynced (or failed). Fails at once, without calling `done`, if the writer is shut down.
     pub fn submit(&self, batch: Batch, entries: u64, done: Completion) -> Result<(), StorageError> {
+        if let Some(inline) = &self.inline {
+            return inline.write(batch, entries, done, &self.stats);
+        }
         let guard = self
             .tx
             .lock()
@@ -128,6 +149,9 @@ impl LogWriter {
 
     /// Stops accepting requests, writes what is queued, and joins the thread. Idempotent.
     pub fn shutdown(&self) {
+        if let Some(inline) = &self.inline {
+            inline.closed.store(true, Ordering::Release);
+        }
         drop(
             self.tx
                 .lock()
@@ -150,6 +174,38 @@ impl LogWriter {
 impl Drop for LogWriter {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The thread-less writer over an in-memory database.
+struct InlineWriter {
+    db: Arc<Db>,
+    closed: AtomicBool,
+    poisoned: AtomicBool,
+}
+
+impl InlineWriter {
+    fn write(
+        &self,
+        batch: Batch,
+        entries: u64,
+        done: Completion,
+        stats: &LogWriterStats,
+    ) -> Result<(), StorageError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::WriterClosed);
+        }
+        let result = if self.poisoned.load(Ordering::Acquire) {
+            Err(StorageError::WriterClosed)
+        } else {
+            self.db.write(&batch, true)
+        };
+        match &result {
+            Ok(()) => stats.record(1, entries),
+            Err(_) => self.poisoned.store(true, Ordering::Release),
+        }
+        done(result);
+        Ok(())
     }
 }
 
