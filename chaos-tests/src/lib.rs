@@ -4,6 +4,8 @@
 //! * [`history`] — the operation-history model: the JSONL record of every invoke and completion
 //!   (`ok` / `fail` / `info`), the paired [`history::History`], and the end-of-run
 //!   [`history::FinalRead`] of every node's histories and Raft state.
+//! * [`sim`] — the deterministic simulation: the whole cluster in one process under virtual
+//!   time, one seed for network, faults, workload and elections (`perdura-chaos sim`).
 //! * [`checker`] — one checker per invariant of CHAOS.md §A4, each returning its violations with
 //!   a minimal witness; [`checker::check_all`] runs the nine into a JSON-serializable summary.
 //! * [`harness`] — the single-host fault harness that produces them (network namespaces, nft
@@ -11,7 +13,8 @@
 //!   the crate it does I/O: it is the crate's one impure module.
 //!
 //! ## Invariants
-//! * No I/O, no clock, no randomness in the library outside [`harness`]: readers and writers are passed in, time is
+//! * No I/O, no clock, no randomness in the library outside [`harness`] and [`sim`] (which runs
+//!   a cluster under virtual time and one seed): readers and writers are passed in, time is
 //!   the harness clock recorded in the history. The checkers are pure functions of their input.
 //! * Input never panics the checkers: malformed lines and unpairable histories are typed errors,
 //!   and anything missing from a final read is a finding, not a crash.
@@ -21,3 +24,4 @@ pub mod checker;
 pub mod harness;
 pub mod history;
 pub mod ids;
+pub mod sim;

@@ -4,6 +4,7 @@
 //!   history is valid, 1 when an invariant is violated, 2 when the input cannot be read.
 //! * `perdura-chaos run …` runs a cluster under the nemesis and checks it (`harness::cli`);
 //!   `perdura-chaos cleanup` removes what an interrupted run left (namespaces, bridges).
+//! * `perdura-chaos sim …` runs the deterministic simulation (`sim::cli`).
 
 use clap::{Args, Parser, Subcommand};
 use perdura_chaos::checker::{CheckConfig, CheckSummary, check_all};
@@ -32,6 +33,8 @@ enum Command {
     Run(perdura_chaos::harness::cli::RunArgs),
     /// Remove the namespaces and bridges of interrupted runs.
     Cleanup(perdura_chaos::harness::cli::CleanupArgs),
+    /// Run the deterministic simulation for one seed or a range of seeds.
+    Sim(perdura_chaos::sim::cli::SimArgs),
 }
 
 #[derive(Args)]
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => perdura_chaos::harness::cli::run_command(args),
         Command::Cleanup(args) => perdura_chaos::harness::cli::cleanup_command(args),
+        Command::Sim(args) => perdura_chaos::sim::cli::main(&args),
         Command::Check(args) => {
             let printed = check(&args).and_then(|summary| {
                 if args.json {

@@ -92,6 +92,7 @@ impl Group {
                 group: id,
                 detail: e.to_string(),
             })?;
+        ctx.transport.group_started(ctx.node_id, id, &raft);
         let (is_leader_tx, is_leader) = watch::channel(false);
         metrics::gauge!("perdura_raft_is_leader", "group" => id.0.to_string()).set(0.0);
         Ok(Group {
@@ -227,6 +228,7 @@ impl Group {
                 return;
             }
             tokio::select! {
+                biased;
                 r = metrics.changed() => if r.is_err() {
                     // The group stopped.
                     if leading.is_some() {

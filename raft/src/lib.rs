@@ -27,6 +27,11 @@
 //! * **Purged logs are never needed**: a snapshot's records are fsynced before it is reported
 //!   built, and installing one is a single synced write of the group's whole range.
 //! * All writes of one group's log go through one FIFO writer, in openraft's order.
+//! * **Seams for the simulation** (`perdura-chaos sim`): the clock ([`Clock`]), the transport
+//!   ([`RaftTransport`]), the storage backend ([`RaftTuning::storage`]), openraft's randomness
+//!   ([`runtime`]); every `select!` here is `biased` (a fixed branch order, so a seeded run
+//!   replays the same choices), and [`MultiRaft::open_simulated`] opens a node of an
+//!   in-process cluster.
 
 pub mod cluster;
 mod digest;
@@ -43,6 +48,8 @@ pub mod observer;
 pub mod outbox;
 pub mod peer;
 pub mod records;
+pub mod runtime;
+pub mod simulated;
 pub mod snapshot;
 pub mod split;
 pub mod state_machine;
@@ -60,6 +67,7 @@ pub use multi::{
 pub use network::{LoopbackTransport, NoPeers, RaftTransport};
 pub use observer::{ApplyObserver, NoopObserver};
 pub use peer::{NodeCallError, NodeMessageHandler, QUERY_RELAY_SERVICE};
+pub use simulated::SimulatedNodeConfig;
 pub use split::SplitError;
 pub use state_machine::{GroupState, GroupStateMachine};
 pub use types::{Proposal, ProposalReply, TypeConfig};

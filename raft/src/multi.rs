@@ -24,7 +24,7 @@ use perdura_engine::{
     EngineError, ExecutionKey, GroupId, MetaCommand, MetaReply, MetaState, NamespaceRecord,
     ShardCommandKind, ShardReply, ShardState, SlotMap,
 };
-use perdura_storage::{Db, LogWriter, LogWriterCounts};
+use perdura_storage::{Db, LogWriter, LogWriterCounts, StorageBackend};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,6 +110,8 @@ pub struct RaftTuning {
     pub balance_interval: Duration,
     /// Timeouts of the peer client (cluster only).
     pub peer_timeouts: PeerTimeouts,
+    /// Where the node's database lives: RocksDB, or the simulation's in-memory disks.
+    pub storage: StorageBackend,
 }
 
 impl Default for RaftTuning {
@@ -125,6 +127,7 @@ impl Default for RaftTuning {
             timing: None,
             balance_interval: Duration::from_secs(3),
             peer_timeouts: PeerTimeouts::default(),
+            storage: StorageBackend::RocksDb,
         }
     }
 }
@@ -256,7 +259,7 @@ impl MultiRaft {
         tuning: RaftTuning,
     ) -> Result<Arc<MultiRaft>, RaftError> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let db = Arc::new(Db::open(config.data_dir.join("rocksdb"))?);
+        let db = Arc::new(tuning.storage.open(config.data_dir.join("rocksdb"))?);
         let writer = Arc::new(LogWriter::start(db.clone()));
         let (split_observer, created) = split::split_observer(observer.clone());
         let ctx = GroupContext {

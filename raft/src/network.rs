@@ -70,6 +70,10 @@ pub trait RaftTransport: Send + Sync + 'static {
     /// openraft met `node` with address `addr` in a membership config; a transport that has no
     /// address for it yet may use this one.
     fn learn_addr(&self, _node: u64, _addr: &str) {}
+
+    /// A group of this node started: an in-process transport (the simulation's) learns its
+    /// handle, so peers reach it. Network transports ignore it.
+    fn group_started(&self, _node: u64, _group: GroupId, _raft: &crate::types::GroupRaft) {}
 }
 
 /// The transport of a single-node cluster: there is nobody to talk to.
@@ -197,6 +201,7 @@ impl RaftNetworkV2<TypeConfig> for GroupNetwork {
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         tokio::select! {
+            biased;
             closed = cancel => Err(StreamingError::Closed(closed)),
             r = self.transport.full_snapshot(self.target, self.group, vote, snapshot) => r,
         }

@@ -75,6 +75,7 @@ impl OutboxDriver {
             if !*is_leader.borrow_and_update() {
                 backoff.clear();
                 tokio::select! {
+                    biased;
                     r = is_leader.changed() => if r.is_err() { return },
                     _ = shutdown.changed() => {},
                 }
@@ -116,6 +117,7 @@ impl OutboxDriver {
                 continue;
             }
             tokio::select! {
+                biased;
                 _ = async {
                     match next_retry {
                         Some(at) => tokio::time::sleep_until(at).await,

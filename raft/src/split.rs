@@ -321,6 +321,7 @@ impl MultiRaft {
         let task = tokio::spawn(async move {
             loop {
                 let id = tokio::select! {
+                    biased;
                     id = created.recv() => match id { Some(id) => id, None => return },
                     _ = shutdown.changed() => return,
                 };

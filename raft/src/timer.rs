@@ -88,6 +88,7 @@ pub async fn run_timer_driver(
         if !*is_leader.borrow_and_update() {
             signal.deadline_ms.store(i64::MAX, Ordering::Release);
             tokio::select! {
+                biased;
                 r = is_leader.changed() => if r.is_err() { return },
                 _ = shutdown.changed() => {},
             }
@@ -120,6 +121,7 @@ pub async fn run_timer_driver(
                 let sleep =
                     next.map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0)));
                 tokio::select! {
+                    biased;
                     _ = async { match sleep { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {},
                     _ = signal.notify.notified() => {},
                     r = is_leader.changed() => if r.is_err() { return },
@@ -132,6 +134,7 @@ pub async fn run_timer_driver(
 
 async fn sleep_or_stop(duration: Duration, shutdown: &mut watch::Receiver<bool>) {
     tokio::select! {
+        biased;
         _ = tokio::time::sleep(duration) => {},
         _ = shutdown.changed() => {},
     }

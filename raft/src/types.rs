@@ -65,6 +65,7 @@ openraft::declare_raft_types!(
         R = ProposalReply,
         NodeId = u64,
         Node = openraft::BasicNode,
+        AsyncRuntime = crate::runtime::PerduraRuntime,
 );
 
 /// A Raft group handle of this crate.

@@ -210,7 +210,7 @@ impl Db {
         matches!(self.backend, Backend::Memory { .. })
     }
 
-    fn handle<'a>(db: &'a rocksdb::DB, cf: Cf) -> Result<&'a ColumnFamily, StorageError> {
+    fn handle(db: &rocksdb::DB, cf: Cf) -> Result<&ColumnFamily, StorageError> {
         db.cf_handle(cf.name())
             .ok_or(StorageError::MissingColumnFamily(cf.name()))
     }

@@ -95,8 +95,7 @@ impl LogWriter {
             return LogWriter {
                 tx: Mutex::new(None),
                 inline: Some(InlineWriter {
-                    db,
-                    closed: AtomicBool::new(false),
+                    db: Mutex::new(Some(db)),
                     poisoned: AtomicBool::new(false),
                 }),
                 thread: Mutex::new(None),
@@ -150,7 +149,8 @@ impl LogWriter {
     /// Stops accepting requests, writes what is queued, and joins the thread. Idempotent.
     pub fn shutdown(&self) {
         if let Some(inline) = &self.inline {
-            inline.closed.store(true, Ordering::Release);
+            // Dropping the handle as the writer thread would: the database can close.
+            inline.db.lock().unwrap_or_else(|p| p.into_inner()).take();
         }
         drop(
             self.tx
@@ -179,8 +179,8 @@ impl Drop for LogWriter {
 
 /// The thread-less writer over an in-memory database.
 struct InlineWriter {
-    db: Arc<Db>,
-    closed: AtomicBool,
+    /// `None` once shut down.
+    db: Mutex<Option<Arc<Db>>>,
     poisoned: AtomicBool,
 }
 
@@ -192,13 +192,16 @@ impl InlineWriter {
         done: Completion,
         stats: &LogWriterStats,
     ) -> Result<(), StorageError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StorageError::WriterClosed);
-        }
+        let db = self
+            .db
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StorageError::WriterClosed)?;
         let result = if self.poisoned.load(Ordering::Acquire) {
             Err(StorageError::WriterClosed)
         } else {
-            self.db.write(&batch, true)
+            db.write(&batch, true)
         };
         match &result {
             Ok(()) => stats.record(1, entries),

@@ -115,7 +115,8 @@ fn a_disk_that_acks_before_sync_loses_acknowledged_writes() {
 #[test]
 fn the_inline_log_writer_completes_before_submit_returns_and_is_durable() {
     let disk = MemoryDisk::new();
-    let writer = LogWriter::start(Arc::new(open(&disk)));
+    let db = Arc::new(open(&disk));
+    let writer = LogWriter::start(db.clone());
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
     writer
@@ -136,6 +137,8 @@ fn the_inline_log_writer_completes_before_submit_returns_and_is_durable() {
         Some(b"1".to_vec())
     );
     writer.shutdown();
+    // The writer lets go of the database, so the node's shutdown can close it.
+    assert_eq!(Arc::strong_count(&db), 1);
     assert!(matches!(
         writer.submit(Batch::new(), 0, Box::new(|_| panic!("must not run"))),
         Err(StorageError::WriterClosed)

@@ -7,7 +7,9 @@
 //! * A group with an `ok` op matches exactly one event, in the named run if the op named one.
 //! * A group whose ops all `fail`ed matches none; any group matches at most one.
 //! * If acked signal A completed before acked signal B was invoked and both landed in the same
-//!   run, A's event ID is below B's.
+//!   run, A's event ID is below B's. "B was invoked" means B's FIRST attempt: an earlier attempt
+//!   of the same request (one that ended `info`) may have been applied before A's ack, and the
+//!   acked retry is then only its deduplicated echo.
 
 use super::{CheckInput, Invariant, InvariantReport, RunReplica, Violation, WitnessEvent};
 use crate::history::{EventType, ObservedEvent, Op, Operation, Outcome};
@@ -28,6 +30,8 @@ struct SignalRequest<'a> {
 struct Placed<'a> {
     op: &'a Operation,
     acked_at: HarnessNanos,
+    /// When the request's first attempt was invoked.
+    first_invoked_at: HarnessNanos,
     event_id: EventId,
 }
 
@@ -61,9 +65,16 @@ pub(super) fn check(input: &CheckInput<'_>) -> InvariantReport {
                 if let Some(op) = acked
                     && let Some(acked_at) = op.complete_ns()
                 {
+                    let first_invoked_at = request
+                        .ops
+                        .iter()
+                        .map(|op| op.invoke_ns)
+                        .min()
+                        .unwrap_or(op.invoke_ns);
                     let placement = Placed {
                         op,
                         acked_at,
+                        first_invoked_at,
                         event_id,
                     };
                     placed
@@ -164,7 +175,8 @@ fn check_ack_order(
         highest.push(best);
     }
     for later in &signals {
-        let acked_before = signals.partition_point(|signal| signal.acked_at < later.op.invoke_ns);
+        let acked_before =
+            signals.partition_point(|signal| signal.acked_at < later.first_invoked_at);
         let Some(earlier) = acked_before.checked_sub(1).and_then(|i| highest.get(i)) else {
             continue;
         };
@@ -250,6 +262,18 @@ mod tests {
         let second = h.ok(1, signal("w1", "s2", "v2"), None, 1, (30, 40));
         let report = check_one(INVARIANT, &h.build(), &run(&["v2", "v1"]));
         assert_eq!(single_violation(&report).op_ids(), vec![first, second]);
+    }
+
+    /// Found by the simulation (seed 15): s2's first attempt timed out (`info`) but was applied
+    /// before s1's ack; its retry, invoked after that ack, was deduplicated and acked.
+    #[test]
+    fn a_retried_signal_whose_first_attempt_landed_before_an_earlier_ack_is_accepted() {
+        let mut h = HistoryBuilder::new();
+        h.info(2, signal("w1", "s2", "v2"), 1, (5, 15));
+        h.ok(1, signal("w1", "s1", "v1"), None, 1, (10, 20));
+        h.ok(2, signal("w1", "s2", "v2"), None, 1, (30, 40));
+        let report = check_one(INVARIANT, &h.build(), &run(&["v2", "v1"]));
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
     }
 
     #[test]

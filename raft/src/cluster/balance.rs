@@ -30,6 +30,7 @@ impl LeaderBalancer {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
+                biased;
                 _ = tokio::time::sleep(self.interval) => {}
                 _ = shutdown.changed() => return,
             }

@@ -26,7 +26,7 @@ use crate::peer::proto::{self, MessageKind};
 use crate::peer::server::{PeerService, serve};
 use crate::peer::stats::PeerStats;
 use perdura_engine::GroupId;
-use perdura_storage::{Db, LogWriter};
+use perdura_storage::LogWriter;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -214,7 +214,7 @@ async fn open_empty_groups(
     observer: Arc<dyn ApplyObserver>,
     tuning: &RaftTuning,
 ) -> Result<NodeParts, RaftError> {
-    let db = Arc::new(Db::open(config.data_dir.join("rocksdb"))?);
+    let db = Arc::new(tuning.storage.open(config.data_dir.join("rocksdb"))?);
     let writer = Arc::new(LogWriter::start(db.clone()));
     let (split_observer, created) = crate::split::split_observer(observer);
     let ctx = GroupContext {

@@ -53,7 +53,7 @@ use crate::state_machine::GroupState;
 use openraft::BasicNode;
 use openraft::error::{InitializeError, RaftError as OpenraftError};
 use perdura_engine::{GroupId, SlotMap};
-use perdura_storage::{Db, LogWriter};
+use perdura_storage::LogWriter;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -188,7 +188,7 @@ async fn open_groups(
     tuning: &RaftTuning,
     started: Instant,
 ) -> Result<NodeParts, RaftError> {
-    let db = Arc::new(Db::open(config.data_dir.join("rocksdb"))?);
+    let db = Arc::new(tuning.storage.open(config.data_dir.join("rocksdb"))?);
     let writer = Arc::new(LogWriter::start(db.clone()));
     let (split_observer, created) = crate::split::split_observer(observer);
     let ctx = GroupContext {
@@ -366,6 +366,7 @@ async fn join(
             }
         }
         tokio::select! {
+            biased;
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = mismatches.changed() => {}
         }

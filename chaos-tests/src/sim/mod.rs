@@ -1,0 +1,256 @@
+//! The deterministic simulation (`perdura-chaos sim`): a whole Perdura cluster (3 or 5 nodes of
+//! MultiRaft + engine, each on an in-memory disk that tracks synced vs unsynced writes) in one
+//! process, on one thread, under virtual time, driven by ONE seed.
+//!
+//! * [`cluster`] — the nodes, their disks and the virtual clock; crash = power loss.
+//! * [`network`] — openraft's transport seam, simulated: delays, loss, partitions.
+//! * [`client`] / [`workload`] — seeded operations recorded with the crate's `Recorder`.
+//! * [`nemesis`] — the seeded fault schedule.
+//! * [`final_read`] — the end-of-run read of every node, for `check_all`.
+//!
+//! ## Determinism
+//! The seed drives the network, the nemesis, the workload and openraft's election timeouts
+//! (`perdura_raft::runtime::seed_thread_rng`). The runtime is tokio's current-thread scheduler
+//! with paused time, so tasks interleave in one order and time advances only when every task
+//! waits; Perdura's own `select!`s are `biased` (fixed branch order). What is NOT under the
+//! seed in a normal build: tokio's internal generator, which picks the shard of a `watch`
+//! channel a waiter parks on (so the order in which, e.g., openraft's replication tasks wake
+//! at one instant) and the branch order of unbiased `select!`s. tokio lets a runtime seed it
+//! only under `--cfg tokio_unstable` (then [`run`] does). So two runs of one seed follow the
+//! same schedule of faults and operations but can interleave Raft messages differently; the
+//! trace hash (history + final read) of `--check-determinism` measures it. A violation's seed
+//! still reproduces the fault schedule and workload exactly.
+
+pub mod cli;
+pub mod client;
+pub mod cluster;
+pub mod convert;
+pub mod final_read;
+pub mod nemesis;
+pub mod network;
+pub mod rng;
+pub mod workload;
+
+use crate::checker::{CheckConfig, CheckSummary, check_all};
+use crate::history::{FinalRead, History, JsonlError, PairingError, Recorder, read_history};
+use client::Client;
+use cluster::{SimClock, SimCluster};
+use network::SimNetwork;
+use rng::SimRng;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use workload::Workload;
+
+/// One simulation run.
+#[derive(Clone, Copy, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub nodes: u64,
+    /// Workload rounds (each: every client process runs one operation, or the nemesis acts).
+    pub rounds: u64,
+    pub clients: u64,
+    /// A broken disk that acknowledges syncs without making anything durable, and a crash of
+    /// every node at once before the final read: the checkers must report lost starts.
+    pub ack_before_sync: bool,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64, nodes: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes,
+            rounds: 60,
+            clients: 3,
+            ack_before_sync: false,
+        }
+    }
+
+    /// The command that reproduces this run.
+    pub fn reproduce_command(&self) -> String {
+        let mut command = format!(
+            "cargo run -p perdura-chaos -- sim --seed {} --nodes {} --rounds {}",
+            self.seed, self.nodes, self.rounds
+        );
+        if self.ack_before_sync {
+            command.push_str(" --ack-before-sync");
+        }
+        command
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error("the simulated cluster did not start: {0}")]
+    Start(String),
+    #[error("the simulated cluster never elected a meta leader to bootstrap it")]
+    Bootstrap,
+    #[error("the recorded history does not read back: {0}")]
+    History(#[from] JsonlError),
+    #[error("the recorded history does not pair: {0}")]
+    Pairing(#[from] PairingError),
+    #[error("building the runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// What a run produced.
+pub struct SimReport {
+    pub config: SimConfig,
+    pub summary: CheckSummary,
+    /// FNV-1a of the history and the final read: equal for two deterministic runs of a seed.
+    pub trace_hash: u64,
+    pub history_jsonl: Vec<u8>,
+    pub final_read: FinalRead,
+    pub faults: u64,
+    pub virtual_ms: u128,
+}
+
+fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Runs one seed on a fresh current-thread runtime with paused (virtual) time.
+pub fn run(config: SimConfig) -> Result<SimReport, SimError> {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_time().start_paused(true);
+    // tokio's own generator (select! branch order, which shard of a watch channel a waiter
+    // parks on) can be seeded only in a `--cfg tokio_unstable` build.
+    #[cfg(tokio_unstable)]
+    builder.rng_seed(tokio::runtime::RngSeed::from_bytes(
+        &config.seed.to_le_bytes(),
+    ));
+    let runtime = builder.build()?;
+    perdura_raft::runtime::seed_thread_rng(config.seed ^ 0x005e_ed0f_0af7);
+    let result = runtime.block_on(run_async(config));
+    perdura_raft::runtime::clear_thread_rng();
+    result
+}
+
+async fn bootstrap(cluster: &SimCluster, seed: u64) -> Result<(), SimError> {
+    for _ in 0..600 {
+        for node in cluster.up() {
+            if let Some(raft) = cluster.node(node) {
+                if raft.is_bootstrapped() {
+                    return Ok(());
+                }
+                let now = perdura_raft::Clock::now_ms(&cluster.clock);
+                let _ = raft
+                    .bootstrap_simulated(&format!("sim-{seed}"), cluster.shard_groups, now)
+                    .await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(SimError::Bootstrap)
+}
+
+/// Waits (virtual time) until every group has a leader and every up node applied the same
+/// index, twice in a row.
+async fn converge(cluster: &SimCluster) {
+    use openraft::async_runtime::WatchReceiver;
+    let mut stable = 0;
+    for _ in 0..600 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut same = true;
+        let up = cluster.up();
+        let Some(first) = up.first().and_then(|n| cluster.node(*n)) else {
+            return;
+        };
+        for group in first.shard_groups() {
+            let mut applied = Vec::new();
+            let mut led = false;
+            for node in &up {
+                let Some(raft) = cluster.node(*node).and_then(|r| r.raft(group)) else {
+                    continue;
+                };
+                let metrics = raft.metrics().borrow_watched().clone();
+                led |= metrics.current_leader.is_some_and(|l| up.contains(&l));
+                applied.push(metrics.last_applied.map(|l| l.index));
+            }
+            same &= led && applied.windows(2).all(|w| w[0] == w[1]);
+        }
+        stable = if same { stable + 1 } else { 0 };
+        if stable >= 2 {
+            return;
+        }
+    }
+}
+
+async fn run_async(config: SimConfig) -> Result<SimReport, SimError> {
+    let rng = SimRng::new(config.seed);
+    let clock = SimClock::new();
+    let net = SimNetwork::new(rng.clone());
+    let mut cluster = SimCluster::new(config.nodes, 2, net.clone(), clock);
+    for node in 1..=config.nodes {
+        if config.ack_before_sync {
+            cluster.break_sync(node);
+        }
+        cluster
+            .start(node)
+            .await
+            .map_err(|e| SimError::Start(e.to_string()))?;
+    }
+    bootstrap(&cluster, config.seed).await?;
+    let recorder = Arc::new(Mutex::new(Recorder::new(Vec::new())));
+    let client = Client {
+        recorder: recorder.clone(),
+        rng: rng.clone(),
+        clock,
+    };
+    let workload = Workload::new(client.clone(), 8);
+    let mut nemesis = nemesis::Nemesis::new(client.clone(), !config.ack_before_sync);
+    for _ in 0..config.rounds {
+        if rng.chance(20) {
+            nemesis.act(&mut cluster).await;
+        } else {
+            let steps = (0..config.clients).map(|p| workload.step(&cluster, p));
+            futures::future::join_all(steps).await;
+        }
+    }
+    if config.ack_before_sync {
+        nemesis.crash_all(&mut cluster).await;
+    }
+    nemesis.heal_all(&mut cluster).await;
+    let _ = bootstrap(&cluster, config.seed).await;
+    converge(&cluster).await;
+    let read = final_read::final_read(&cluster, client.now());
+    let virtual_ms = clock.elapsed().as_millis();
+    cluster.shutdown().await;
+    drop(workload);
+    let faults = nemesis.faults();
+    drop(nemesis);
+    drop(client);
+    let history_jsonl = match Arc::try_unwrap(recorder) {
+        Ok(mutex) => mutex
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_inner()
+            .map_err(|e| SimError::Start(e.to_string()))?,
+        Err(_) => return Err(SimError::Start("the recorder is still shared".into())),
+    };
+    let records = read_history(&history_jsonl[..])?;
+    let history = History::from_records(records)?;
+    let check = CheckConfig {
+        // Virtual time: elections take ≤ 1 s, proposals time out after 2 s.
+        liveness_bound_ms: 15_000,
+        recovery_grace_ms: 5_000,
+        fault_tolerance: 1,
+        ..CheckConfig::default()
+    };
+    let summary = check_all(&history, &read, &check);
+    let final_json = serde_json::to_vec(&read).unwrap_or_default();
+    let trace_hash = fnv1a(&final_json, fnv1a(&history_jsonl, 0xcbf2_9ce4_8422_2325));
+    Ok(SimReport {
+        config,
+        summary,
+        trace_hash,
+        history_jsonl,
+        final_read: read,
+        faults,
+        virtual_ms,
+    })
+}

@@ -1,0 +1,265 @@
+//! The seeded workload: starts (fresh, retried with the same request ID, and on workflow IDs
+//! already running), signals (retried with the same request ID and value after an unknown
+//! outcome), and linearizable history reads. Every choice is drawn from the run's generator.
+
+use super::client::{Client, Outcome, completion, execution};
+use super::cluster::SimCluster;
+use super::convert::observed_events;
+use crate::history::{Op, OpCompletion, OpValue};
+use crate::ids::{RequestId, RunId, WorkflowId};
+use perdura_engine::{ShardCommandKind, ShardReply};
+use std::sync::Mutex;
+use temporalio_protos::temporal::api::common::v1::{
+    Payload, Payloads, WorkflowExecution, WorkflowType,
+};
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
+};
+
+/// What the workload has seen so far (to pick targets and retries).
+#[derive(Default)]
+pub struct WorkloadState {
+    next_id: u64,
+    /// Acknowledged runs: (workflow ID, run ID).
+    runs: Vec<(String, String)>,
+    /// Starts whose outcome is unknown or that succeeded: (workflow ID, request ID), retried.
+    retry_starts: Vec<(String, String)>,
+    /// Signals whose outcome is unknown: (workflow ID, request ID, value), retried.
+    retry_signals: Vec<(String, String, String)>,
+}
+
+/// The workload of one run. See the module docs.
+pub struct Workload {
+    pub client: Client,
+    pub workflows: u64,
+    state: Mutex<WorkloadState>,
+}
+
+fn payloads(text: &str) -> Payloads {
+    Payloads {
+        payloads: vec![Payload {
+            data: text.as_bytes().to_vec(),
+            ..Default::default()
+        }],
+    }
+}
+
+impl Workload {
+    pub fn new(client: Client, workflows: u64) -> Workload {
+        Workload {
+            client,
+            workflows,
+            state: Mutex::new(WorkloadState::default()),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut WorkloadState) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn fresh(&self, prefix: &str) -> String {
+        self.with(|s| {
+            s.next_id += 1;
+            format!("{prefix}-{}", s.next_id)
+        })
+    }
+
+    /// Runs one operation of `process`.
+    pub async fn step(&self, cluster: &SimCluster, process: u64) {
+        let rng = &self.client.rng;
+        match rng.below(10) {
+            0..=3 => self.start(cluster, process).await,
+            4..=7 => self.signal(cluster, process).await,
+            _ => self.read(cluster, process).await,
+        }
+    }
+
+    async fn start(&self, cluster: &SimCluster, process: u64) {
+        let rng = &self.client.rng;
+        let retry = self.with(|s| {
+            if !s.retry_starts.is_empty() && rng.chance(30) {
+                let i = rng.below(s.retry_starts.len() as u64) as usize;
+                Some(s.retry_starts[i].clone())
+            } else {
+                None
+            }
+        });
+        let (workflow_id, request_id) = match retry {
+            Some(pair) => pair,
+            None => (
+                format!("wf-{}", rng.below(self.workflows)),
+                self.fresh("start"),
+            ),
+        };
+        let Some(first) = cluster.up().first().copied() else {
+            return;
+        };
+        let group = cluster
+            .node(first)
+            .map(|r| r.group_of("default", &workflow_id))
+            .unwrap_or(perdura_engine::GroupId(1));
+        let Some(node) = self.client.pick_node(cluster, group) else {
+            return;
+        };
+        let f = Op::StartWorkflow {
+            workflow_id: WorkflowId(workflow_id.clone()),
+            request_id: RequestId(request_id.clone()),
+            workflow_type: Some("SimWorkflow".into()),
+            attach_to_existing: false,
+        };
+        let Some(pending) = self.client.invoke(process, f, node) else {
+            return;
+        };
+        let request = StartWorkflowExecutionRequest {
+            namespace: "default".into(),
+            workflow_id: workflow_id.clone(),
+            workflow_type: Some(WorkflowType {
+                name: "SimWorkflow".into(),
+            }),
+            task_queue: Some(TaskQueue {
+                name: "sim".into(),
+                ..Default::default()
+            }),
+            input: Some(payloads(&request_id)),
+            identity: format!("sim-client-{process}"),
+            request_id: request_id.clone(),
+            ..Default::default()
+        };
+        let kind = ShardCommandKind::StartWorkflow {
+            request,
+            // The run ID a new run gets: derived from the request, so a retry proposes the same.
+            run_id: format!("run-{request_id}"),
+        };
+        let outcome = self.client.propose(cluster, node, group, kind).await;
+        let done = completion(&outcome, |reply| match reply {
+            ShardReply::WorkflowStarted { run_id, .. } => Some(OpValue::Started {
+                run_id: RunId(run_id.clone()),
+            }),
+            _ => None,
+        });
+        self.with(|s| match &outcome {
+            Outcome::Applied(Ok(ShardReply::WorkflowStarted { run_id, .. })) => {
+                s.runs.push((workflow_id.clone(), run_id.clone()));
+                s.retry_starts
+                    .push((workflow_id.clone(), request_id.clone()));
+            }
+            Outcome::Unknown(_) => s
+                .retry_starts
+                .push((workflow_id.clone(), request_id.clone())),
+            _ => {}
+        });
+        self.client.complete(pending, done);
+    }
+
+    async fn signal(&self, cluster: &SimCluster, process: u64) {
+        let rng = &self.client.rng;
+        let target = self.with(|s| {
+            if !s.retry_signals.is_empty() && rng.chance(50) {
+                let i = rng.below(s.retry_signals.len() as u64) as usize;
+                return Some(s.retry_signals.swap_remove(i));
+            }
+            let (workflow_id, _) = rng.pick(&s.runs)?.clone();
+            s.next_id += 1;
+            let id = s.next_id;
+            Some((workflow_id, format!("signal-{id}"), format!("value-{id}")))
+        });
+        let Some((workflow_id, request_id, value)) = target else {
+            return self.start(cluster, process).await;
+        };
+        let Some(first) = cluster.up().first().copied() else {
+            return;
+        };
+        let group = cluster
+            .node(first)
+            .map(|r| r.group_of("default", &workflow_id))
+            .unwrap_or(perdura_engine::GroupId(1));
+        let Some(node) = self.client.pick_node(cluster, group) else {
+            return;
+        };
+        let f = Op::Signal {
+            workflow_id: WorkflowId(workflow_id.clone()),
+            run_id: None,
+            request_id: RequestId(request_id.clone()),
+            signal_name: Some("sim-signal".into()),
+            value: value.clone(),
+        };
+        let Some(pending) = self.client.invoke(process, f, node) else {
+            return;
+        };
+        let request = SignalWorkflowExecutionRequest {
+            namespace: "default".into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.clone(),
+                run_id: String::new(),
+            }),
+            signal_name: "sim-signal".into(),
+            input: Some(payloads(&value)),
+            identity: format!("sim-client-{process}"),
+            request_id: request_id.clone(),
+            ..Default::default()
+        };
+        let outcome = self
+            .client
+            .propose(
+                cluster,
+                node,
+                group,
+                ShardCommandKind::SignalWorkflow { request },
+            )
+            .await;
+        if let Outcome::Unknown(_) = outcome {
+            self.with(|s| s.retry_signals.push((workflow_id, request_id, value)));
+        }
+        self.client
+            .complete(pending, completion(&outcome, |_| None));
+    }
+
+    async fn read(&self, cluster: &SimCluster, process: u64) {
+        let rng = &self.client.rng;
+        let Some((workflow_id, run_id)) = self.with(|s| rng.pick(&s.runs).cloned()) else {
+            return self.start(cluster, process).await;
+        };
+        let Some(first) = cluster.up().first().copied() else {
+            return;
+        };
+        let group = cluster
+            .node(first)
+            .map(|r| r.group_of("default", &workflow_id))
+            .unwrap_or(perdura_engine::GroupId(1));
+        let Some(node) = self.client.pick_node(cluster, group) else {
+            return;
+        };
+        let f = Op::ReadHistory {
+            workflow_id: WorkflowId(workflow_id.clone()),
+            run_id: RunId(run_id.clone()),
+        };
+        let Some(pending) = self.client.invoke(process, f, node) else {
+            return;
+        };
+        let Some(raft) = cluster.node(node).cloned() else {
+            return self
+                .client
+                .complete(pending, OpCompletion::Fail("node down".into()));
+        };
+        if !Client::linearizable(&raft, group).await {
+            return self
+                .client
+                .complete(pending, OpCompletion::Fail("no linearizable read".into()));
+        }
+        let key = execution(&workflow_id, &run_id);
+        let start_request = raft
+            .read_shard(group, |s| {
+                s.execution(&key).map(|m| m.start_request_id.clone())
+            })
+            .flatten();
+        let done = match raft.read_history(group, &key, 1, usize::MAX) {
+            Ok(events) if events.is_empty() => OpCompletion::Ok(Some(OpValue::NotFound)),
+            Ok(events) => OpCompletion::Ok(Some(OpValue::Events {
+                events: observed_events(&events, start_request.as_deref()),
+            })),
+            Err(e) => OpCompletion::Fail(e.to_string()),
+        };
+        self.client.complete(pending, done);
+    }
+}
