@@ -36,6 +36,19 @@ pub struct Workload {
     state: Mutex<WorkloadState>,
 }
 
+/// The group of `workflow_id`, by the slot map of an up node whose meta state has it applied.
+/// A node that lost the unsynced apply of the meta group's bootstrap in a crash has no slot
+/// map until it re-applies the log, and `MultiRaft::group_of` then answers the first workflow
+/// group for every workflow ID: a routing hazard right after a power loss (chaos-tests/README.md).
+fn group_of(cluster: &SimCluster, workflow_id: &str) -> Option<perdura_engine::GroupId> {
+    cluster
+        .up()
+        .into_iter()
+        .filter_map(|node| cluster.node(node))
+        .find(|raft| raft.is_bootstrapped())
+        .map(|raft| raft.group_of("default", workflow_id))
+}
+
 fn payloads(text: &str) -> Payloads {
     Payloads {
         payloads: vec![Payload {
@@ -92,13 +105,9 @@ impl Workload {
                 self.fresh("start"),
             ),
         };
-        let Some(first) = cluster.up().first().copied() else {
+        let Some(group) = group_of(cluster, &workflow_id) else {
             return;
         };
-        let group = cluster
-            .node(first)
-            .map(|r| r.group_of("default", &workflow_id))
-            .unwrap_or(perdura_engine::GroupId(1));
         let Some(node) = self.client.pick_node(cluster, group) else {
             return;
         };
@@ -167,13 +176,9 @@ impl Workload {
         let Some((workflow_id, request_id, value)) = target else {
             return self.start(cluster, process).await;
         };
-        let Some(first) = cluster.up().first().copied() else {
+        let Some(group) = group_of(cluster, &workflow_id) else {
             return;
         };
-        let group = cluster
-            .node(first)
-            .map(|r| r.group_of("default", &workflow_id))
-            .unwrap_or(perdura_engine::GroupId(1));
         let Some(node) = self.client.pick_node(cluster, group) else {
             return;
         };
@@ -220,13 +225,9 @@ impl Workload {
         let Some((workflow_id, run_id)) = self.with(|s| rng.pick(&s.runs).cloned()) else {
             return self.start(cluster, process).await;
         };
-        let Some(first) = cluster.up().first().copied() else {
+        let Some(group) = group_of(cluster, &workflow_id) else {
             return;
         };
-        let group = cluster
-            .node(first)
-            .map(|r| r.group_of("default", &workflow_id))
-            .unwrap_or(perdura_engine::GroupId(1));
         let Some(node) = self.client.pick_node(cluster, group) else {
             return;
         };
