@@ -170,6 +170,16 @@ pub fn split(error: SplitError) -> Status {
     }
 }
 
+/// `ReadReplica`: a group this node does not host is NOT_FOUND; a storage failure INTERNAL.
+pub fn replica_read(error: perdura_raft::RaftError) -> Status {
+    match error {
+        perdura_raft::RaftError::UnknownGroup(group) => {
+            Status::not_found(format!("this node hosts no group {}", group.0))
+        }
+        other => Status::internal(format!("reading the replica: {other}")),
+    }
+}
+
 pub fn namespace_not_found(name: &str) -> Status {
     with_detail(
         Code::NotFound,

@@ -1,4 +1,4 @@
-//! `perdura cluster status | add-node | remove-node | snapshot | split-group`: the operator's client of the
+//! `perdura cluster status | add-node | remove-node | snapshot | split-group | read-replica`: the operator's client of the
 //! `perdura.admin.v1.ClusterAdmin` service that every node serves on its `--grpc-addr`.
 //!
 //! `status --json` prints [`StatusJson`], a stable format for scripts and tests (documented in
@@ -68,6 +68,19 @@ enum ClusterCommand {
         #[arg(long)]
         group: u32,
         /// Print JSON: {"source", "new_group", "source_slots", "new_group_slots"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the addressed node itself has applied (no forwarding, no read barrier): per group the
+    /// applied index, state digest, committed log entries held and every run's history.
+    ReadReplica {
+        #[command(flatten)]
+        target: Target,
+        /// Only this group (default: every group the node hosts).
+        #[arg(long)]
+        group: Option<u32>,
+        /// Print the chaos final read's node JSON (`{"node", "groups": [...]}`,
+        /// chaos-tests/README.md "The final read") instead of a summary table.
         #[arg(long)]
         json: bool,
     },
@@ -193,6 +206,48 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                     render_slots(&split.new_group_slots)
                 );
             }
+        }
+        ClusterCommand::ReadReplica {
+            target,
+            group,
+            json,
+        } => read_replica(&target, group, json).await?,
+    }
+    Ok(())
+}
+
+/// `perdura cluster read-replica`: the node is named by its own node id.
+async fn read_replica(target: &Target, group: Option<u32>, json: bool) -> anyhow::Result<()> {
+    use perdura_chaos::ids::{GroupId, NodeId};
+    use perdura_chaos::workload::nodes::NodeAddr;
+    let mut client = connect(target).await?;
+    let summary = client
+        .read_replica(perdura_api::pb::admin::ReadReplicaRequest {
+            group,
+            summary_only: true,
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    let node = NodeAddr {
+        id: NodeId(summary.node_id),
+        addr: target.addr.clone(),
+    };
+    let read = perdura_chaos::workload::replica::read_node(&node, group.map(GroupId)).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&read)?);
+    } else {
+        println!("node {}", read.node.0);
+        println!("GROUP  APPLIED   DIGEST            LOG ENTRIES  RUNS");
+        for g in &read.groups {
+            println!(
+                "{:<6} {:<9} {:<17} {:<12} {}",
+                g.group.0,
+                g.applied_index.0,
+                g.state_digest,
+                g.committed.len(),
+                g.runs.len()
+            );
         }
     }
     Ok(())

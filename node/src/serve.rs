@@ -127,7 +127,10 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
             .layer(RpcMetricsLayer)
             .add_service(workflow_service)
             .add_service(operator_service)
-            .add_service(ClusterAdminServer::new(admin))
+            .add_service(
+                ClusterAdminServer::new(admin)
+                    .max_encoding_message_size(perdura_api::admin::MAX_ADMIN_MESSAGE_BYTES),
+            )
             .serve_with_incoming_shutdown(incoming(listener), async move {
                 let _ = stop_rx.await;
             }),

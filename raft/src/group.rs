@@ -70,6 +70,9 @@ pub(crate) struct Group {
     pub outbox: Arc<tokio::sync::Notify>,
     pub is_leader: watch::Receiver<bool>,
     is_leader_tx: watch::Sender<bool>,
+    /// A handle on the group's Raft log (shares the unflushed overlay with openraft's), for
+    /// local reads of the log ([`crate::replica_read`]).
+    pub log: GroupLogStore,
 }
 
 impl Group {
@@ -86,7 +89,7 @@ impl Group {
         let state = sm.state();
         let log = GroupLogStore::new(id, ctx.db.clone(), ctx.writer.clone());
         let network = GroupNetworkFactory::new(id, ctx.transport.clone());
-        let raft = openraft::Raft::new(ctx.node_id, ctx.config.clone(), network, log, sm)
+        let raft = openraft::Raft::new(ctx.node_id, ctx.config.clone(), network, log.clone(), sm)
             .await
             .map_err(|e| RaftError::Raft {
                 group: id,
@@ -103,6 +106,7 @@ impl Group {
             outbox,
             is_leader,
             is_leader_tx,
+            log,
         })
     }
 

@@ -48,6 +48,7 @@ pub mod observer;
 pub mod outbox;
 pub mod peer;
 pub mod records;
+pub mod replica_read;
 pub mod runtime;
 pub mod simulated;
 pub mod snapshot;

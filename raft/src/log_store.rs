@@ -90,6 +90,12 @@ impl GroupLogStore {
             .map_err(io::Error::from)
     }
 
+    /// The entries this node holds with `start <= index < end` (`None` = to the end), in index
+    /// order; purged entries are absent. A local read: no Raft round, no barrier.
+    pub fn read_local(&self, start: u64, end: Option<u64>) -> Result<Vec<Entry>, io::Error> {
+        self.read_entries(start, end)
+    }
+
     fn read_entries(&self, start: u64, end: Option<u64>) -> Result<Vec<Entry>, io::Error> {
         let from = keys::log_key(self.g(), start);
         let to = match end {

@@ -7,21 +7,27 @@
 //! an openraft membership change made by the group leaders.
 
 mod convert;
+mod replica;
 
 use crate::pb::admin::cluster_admin_server::ClusterAdmin;
 use crate::pb::admin::{
     AddNodeRequest, AddNodeResponse, ClusterStatusRequest, ClusterStatusResponse, GroupSnapshot,
-    RemoveNodeRequest, RemoveNodeResponse, SplitGroupRequest, SplitGroupResponse,
-    TriggerSnapshotRequest, TriggerSnapshotResponse,
+    ReadReplicaRequest, ReadReplicaResponse, RemoveNodeRequest, RemoveNodeResponse,
+    SplitGroupRequest, SplitGroupResponse, TriggerSnapshotRequest, TriggerSnapshotResponse,
 };
 use crate::status;
 use perdura_engine::GroupId;
 use perdura_raft::MultiRaft;
 use perdura_raft::membership::Membership;
 use perdura_raft::membership::orchestrate::DEFAULT_CATCH_UP_TIMEOUT;
+use perdura_raft::replica_read::ReplicaDepth;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
+
+/// The largest admin message a node sends or a client accepts: a `ReadReplica` of one group
+/// carries every history of the group (tonic's default limit is 4 MiB).
+pub const MAX_ADMIN_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
 /// The ClusterAdmin service of one node.
 #[derive(Clone)]
@@ -146,6 +152,38 @@ impl ClusterAdmin for ClusterAdminService {
             new_group: new_group.0,
             source_slots: source_slots.iter().map(convert::slot_range).collect(),
             new_group_slots: new_group_slots.iter().map(convert::slot_range).collect(),
+        }))
+    }
+
+    async fn read_replica(
+        &self,
+        request: Request<ReadReplicaRequest>,
+    ) -> Result<Response<ReadReplicaResponse>, Status> {
+        let request = request.into_inner();
+        let depth = if request.summary_only {
+            ReplicaDepth::Summary
+        } else {
+            ReplicaDepth::Full
+        };
+        let raft = Arc::clone(&self.raft);
+        // RocksDB scans: off the async workers.
+        let groups = tokio::task::spawn_blocking(move || {
+            let groups = match request.group {
+                Some(group) => vec![GroupId(group)],
+                None => raft.replica_groups(),
+            };
+            groups
+                .into_iter()
+                .map(|group| raft.read_replica(group, depth))
+                .map(|read| read.map(|read| replica::replica_group(&read)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(status::internal)?
+        .map_err(status::replica_read)?;
+        Ok(Response::new(ReadReplicaResponse {
+            node_id: self.raft.node_id(),
+            groups,
         }))
     }
 }
