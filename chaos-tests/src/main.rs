@@ -35,7 +35,13 @@ enum Command {
     Cleanup(perdura_chaos::harness::cli::CleanupArgs),
     /// Run the deterministic simulation for one seed or a range of seeds.
     Sim(perdura_chaos::sim::cli::SimArgs),
+    /// Run the gRPC workload (starter + worker) against the nodes, recording the history.
+    Workload(workload_cmd::WorkloadArgs),
+    /// Read every node's replicas (ReadReplica) into the final-read document.
+    FinalRead(workload_cmd::FinalReadArgs),
 }
+
+mod workload_cmd;
 
 #[derive(Args)]
 struct CheckArgs {
@@ -114,6 +120,8 @@ fn main() -> ExitCode {
         Command::Run(args) => perdura_chaos::harness::cli::run_command(args),
         Command::Cleanup(args) => perdura_chaos::harness::cli::cleanup_command(args),
         Command::Sim(args) => perdura_chaos::sim::cli::main(&args),
+        Command::Workload(args) => workload_cmd::workload(args),
+        Command::FinalRead(args) => workload_cmd::final_read(args),
         Command::Check(args) => {
             let printed = check(&args).and_then(|summary| {
                 if args.json {
