@@ -70,9 +70,10 @@ pub(crate) struct Group {
     pub outbox: Arc<tokio::sync::Notify>,
     pub is_leader: watch::Receiver<bool>,
     is_leader_tx: watch::Sender<bool>,
-    /// A handle on the group's Raft log (shares the unflushed overlay with openraft's), for
-    /// local reads of the log ([`crate::replica_read`]).
-    pub log: GroupLogStore,
+    /// The unflushed overlay of the group's Raft log (shared with openraft's store), for local
+    /// reads of the log ([`crate::replica_read`]). Not the store itself: a store holds the
+    /// database open, and shutdown waits for every such handle to be dropped.
+    pub log_overlay: crate::log_store::Unflushed,
 }
 
 impl Group {
@@ -89,7 +90,8 @@ impl Group {
         let state = sm.state();
         let log = GroupLogStore::new(id, ctx.db.clone(), ctx.writer.clone());
         let network = GroupNetworkFactory::new(id, ctx.transport.clone());
-        let raft = openraft::Raft::new(ctx.node_id, ctx.config.clone(), network, log.clone(), sm)
+        let log_overlay = log.unflushed_overlay();
+        let raft = openraft::Raft::new(ctx.node_id, ctx.config.clone(), network, log, sm)
             .await
             .map_err(|e| RaftError::Raft {
                 group: id,
@@ -106,7 +108,7 @@ impl Group {
             outbox,
             is_leader,
             is_leader_tx,
-            log,
+            log_overlay,
         })
     }
 

@@ -24,7 +24,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex};
 
 /// Entries appended but not yet fsynced, by index.
-type Unflushed = Arc<Mutex<BTreeMap<u64, Entry>>>;
+pub(crate) type Unflushed = Arc<Mutex<BTreeMap<u64, Entry>>>;
 
 /// The Raft log of one group (also its log reader: cloning shares everything).
 #[derive(Clone)]
@@ -46,6 +46,29 @@ impl GroupLogStore {
             unflushed: Arc::default(),
             size: LogSize::new(group),
         }
+    }
+
+    /// A store of `group` sharing `unflushed` with the store openraft owns: for local reads
+    /// beside openraft ([`crate::replica_read`]). Made per read and dropped, so that nothing but
+    /// openraft's handle keeps the database open after a shutdown.
+    pub(crate) fn sharing(
+        group: GroupId,
+        db: Arc<Db>,
+        writer: Arc<LogWriter>,
+        unflushed: Unflushed,
+    ) -> GroupLogStore {
+        GroupLogStore {
+            group,
+            db,
+            writer,
+            unflushed,
+            size: LogSize::new(group),
+        }
+    }
+
+    /// The unflushed overlay, shared with every clone and [`GroupLogStore::sharing`] store.
+    pub(crate) fn unflushed_overlay(&self) -> Unflushed {
+        self.unflushed.clone()
     }
 
     fn g(&self) -> u32 {

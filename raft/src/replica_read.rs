@@ -124,12 +124,16 @@ impl MultiRaft {
             Ok::<_, RaftError>((applied, digest, runs))
         })?;
         let log = match (depth, applied) {
-            (ReplicaDepth::Full, Some(applied)) => target
-                .log
-                .read_local(0, Some(applied.index.saturating_add(1)))?
-                .iter()
-                .map(entry_digest)
-                .collect::<Result<_, _>>()?,
+            (ReplicaDepth::Full, Some(applied)) => crate::log_store::GroupLogStore::sharing(
+                group,
+                self.db.clone(),
+                self.writer.clone(),
+                target.log_overlay.clone(),
+            )
+            .read_local(0, Some(applied.index.saturating_add(1)))?
+            .iter()
+            .map(entry_digest)
+            .collect::<Result<_, _>>()?,
             _ => Vec::new(),
         };
         Ok(ReplicaRead {
