@@ -2,8 +2,9 @@
 //! [`perdura_chaos::workload`].
 
 use clap::Args;
+use perdura_chaos::harness::clock::HarnessClock;
 use perdura_chaos::workload::nodes::NodeAddr;
-use perdura_chaos::workload::{WorkloadConfig, clock, replica, run_workload};
+use perdura_chaos::workload::{ProcessConfig, WorkloadConfig, replica, run_workload};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -74,14 +75,20 @@ pub fn workload(args: WorkloadArgs) -> ExitCode {
     let run = || -> Result<(), Box<dyn std::error::Error>> {
         let config = WorkloadConfig {
             nodes: NodeAddr::numbered(&args.nodes)?,
-            seed: args.seed,
+            processes: ProcessConfig {
+                seed: args.seed,
+                max_ops: args.ops,
+                concurrency: args.concurrency.max(1),
+                drain: args.drain,
+            },
             duration: args.duration,
-            max_ops: args.ops,
-            concurrency: args.concurrency.max(1),
-            drain: args.drain,
             out: args.out.clone(),
         };
-        runtime()?.block_on(run_workload(&config))?;
+        let report = runtime()?.block_on(run_workload(&config))?;
+        println!(
+            "workload: {} ok, {} fail, {} info",
+            report.ok, report.fail, report.info
+        );
         Ok(())
     };
     match run() {
@@ -100,7 +107,7 @@ pub fn final_read(args: FinalReadArgs) -> ExitCode {
             if !args.converge_timeout.is_zero() {
                 replica::wait_converged(&nodes, args.converge_timeout).await?;
             }
-            replica::read_cluster(&nodes, clock::now()).await
+            replica::read_cluster(&nodes, HarnessClock::absolute().now()).await
         })?;
         let file = std::fs::File::create(&args.out)?;
         serde_json::to_writer(std::io::BufWriter::new(file), &read)?;

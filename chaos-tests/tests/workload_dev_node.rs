@@ -6,9 +6,10 @@
 //! `cargo build -p perdura-node`).
 
 use perdura_chaos::checker::{CheckConfig, Invariant, check_all};
+use perdura_chaos::harness::clock::HarnessClock;
 use perdura_chaos::history::{History, read_history};
 use perdura_chaos::workload::nodes::NodeAddr;
-use perdura_chaos::workload::{WorkloadConfig, clock, replica, run_workload};
+use perdura_chaos::workload::{ProcessConfig, WorkloadConfig, replica, run_workload};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -77,18 +78,21 @@ async fn a_short_workload_on_a_dev_node_is_valid_and_judges_every_invariant() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = WorkloadConfig {
         nodes: nodes.clone(),
-        seed: 42,
+        processes: ProcessConfig {
+            seed: 42,
+            max_ops: None,
+            concurrency: 6,
+            drain: Duration::from_secs(6),
+        },
         duration: Duration::from_secs(12),
-        max_ops: None,
-        concurrency: 6,
-        drain: Duration::from_secs(6),
         out: dir.path().join("history.jsonl"),
     };
-    run_workload(&config).await.expect("workload");
+    let report = run_workload(&config).await.expect("workload");
+    assert!(report.ok > 0, "no operation succeeded: {report:?}");
     replica::wait_converged(&nodes, Duration::from_secs(30))
         .await
         .expect("converged");
-    let final_read = replica::read_cluster(&nodes, clock::now())
+    let final_read = replica::read_cluster(&nodes, HarnessClock::absolute().now())
         .await
         .expect("final read");
 

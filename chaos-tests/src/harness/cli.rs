@@ -1,9 +1,9 @@
 //! The `run` and `cleanup` subcommands of `perdura-chaos` (arguments and exit statuses), kept
 //! here so `main.rs` only dispatches.
 
-use super::nemesis::parse_faults;
+use super::nemesis::{Pace, parse_faults};
 use super::net;
-use super::run::{RunConfig, run};
+use super::run::{FinalReadChoice, RunConfig, WorkloadChoice, run};
 use crate::checker::CheckConfig;
 use clap::Args;
 use std::path::PathBuf;
@@ -40,6 +40,20 @@ pub struct RunArgs {
     /// Seconds the healed cluster may take to converge.
     #[arg(long, default_value_t = 120)]
     pub converge_timeout: u64,
+    /// Episode density: `normal` (holds 3–8 s, gaps 1.5–4 s) or `fast` (holds 1.5–4 s, gaps
+    /// 0.5–1.5 s).
+    #[arg(long, default_value = "normal", value_parser = Pace::parse)]
+    pub pace: Pace,
+    /// `grpc` (starter + worker: activities, timers, signals, children, continue-as-new) or
+    /// `starts` (the built-in start-only client).
+    #[arg(long, default_value = "grpc")]
+    pub workload: String,
+    /// Client processes of the `grpc` workload.
+    #[arg(long, default_value_t = 6)]
+    pub concurrency: u64,
+    /// `replica` (every member's own replica through ReadReplica) or `frontend` (the fallback).
+    #[arg(long, default_value = "replica")]
+    pub final_read: String,
     /// Invariant 9 bound (ms).
     #[arg(long, default_value_t = CheckConfig::default().liveness_bound_ms)]
     pub liveness_bound_ms: u64,
@@ -94,7 +108,28 @@ pub fn run_command(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let workload = match args.workload.trim() {
+        "grpc" => WorkloadChoice::Grpc {
+            concurrency: args.concurrency.max(1),
+        },
+        "starts" => WorkloadChoice::Starts,
+        other => {
+            eprintln!("perdura-chaos run: unknown workload {other:?} (grpc, starts)");
+            return ExitCode::from(2);
+        }
+    };
+    let final_read = match args.final_read.trim() {
+        "replica" => FinalReadChoice::Replica,
+        "frontend" => FinalReadChoice::Frontend,
+        other => {
+            eprintln!("perdura-chaos run: unknown final read {other:?} (replica, frontend)");
+            return ExitCode::from(2);
+        }
+    };
     let config = RunConfig {
+        workload,
+        final_read,
+        pace: args.pace,
         nodes: args.nodes,
         seed: args.seed,
         duration: args.duration,

@@ -5,7 +5,9 @@
 //! RPC of the final-read work, `perdura-chaos final-read`), which fills committed log ids, Raft
 //! indexes and every attribute; it plugs in through this trait.
 //!
-//! [`FrontendFinalReader`] is the fallback until then, and says so in the summary:
+//! [`super::replica_final_read::ReplicaFinalReader`] is that reader (the default of
+//! `perdura-chaos run`). [`FrontendFinalReader`] is the fallback (`--final-read frontend`), and
+//! says so in the summary:
 //! * groups: each node's applied index and state digest per group from `perdura cluster status`
 //!   (no committed log ids);
 //! * runs: per node, every workflow ID the history started, through that node's frontend
@@ -38,6 +40,8 @@ pub const FRONTEND_GROUP: GroupId = GroupId(u32::MAX);
 
 #[derive(Debug, Error)]
 pub enum FinalReadError {
+    #[error(transparent)]
+    Replica(#[from] crate::workload::replica::ReplicaError),
     #[error("node {node}: {what}: {status}")]
     Rpc {
         node: NodeId,

@@ -11,8 +11,10 @@
 //! * [`status`] — `perdura cluster status --json`: leaders and convergence.
 //! * [`clock`] — the harness clock and the shared history recorder.
 //! * [`nemesis`] — the seeded schedule of fault episodes and its execution.
-//! * [`workload`] — the workload hook and the built-in workload (starts workflows).
+//! * [`workload`] — the workload hook and the built-in start-only workload.
+//! * [`grpc_workload`] — the full gRPC workload of [`crate::workload`] behind that hook.
 //! * [`final_read`] — the end-of-run read hook and its fallback through the frontend.
+//! * [`replica_final_read`] — the final read through every member's `ReadReplica`.
 //! * [`run`] — `perdura-chaos run`: everything above, in order, into an output directory.
 //! * [`cli`] — the `run` and `cleanup` subcommands.
 //!
@@ -24,10 +26,12 @@ pub mod clock;
 pub mod cluster;
 pub mod exec;
 pub mod final_read;
+pub mod grpc_workload;
 pub mod grudge;
 pub mod nemesis;
 pub mod net;
 pub mod node;
+pub mod replica_final_read;
 pub mod run;
 pub mod status;
 pub mod workload;

@@ -163,9 +163,51 @@ pub struct Episode {
     pub pick: u64,
 }
 
+/// How densely episodes follow each other: each holds its fault for a time drawn from `hold_ms`,
+/// then the cluster gets a fault-free gap drawn from `gap_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Holds of 3–8 s, gaps of 1.5–4 s: every fault lasts past elections and retries.
+    Normal,
+    /// Holds of 1.5–4 s, gaps of 0.5–1.5 s: more episodes per minute, faults overlapping
+    /// recoveries (many of them still in progress when the next fault lands).
+    Fast,
+}
+
+impl Pace {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pace::Normal => "normal",
+            Pace::Fast => "fast",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Pace, String> {
+        match text.trim() {
+            "normal" => Ok(Pace::Normal),
+            "fast" => Ok(Pace::Fast),
+            other => Err(format!("unknown pace {other:?} (normal, fast)")),
+        }
+    }
+
+    fn hold_ms(self) -> std::ops::RangeInclusive<u64> {
+        match self {
+            Pace::Normal => 3_000..=8_000,
+            Pace::Fast => 1_500..=4_000,
+        }
+    }
+
+    fn gap_ms(self) -> std::ops::RangeInclusive<u64> {
+        match self {
+            Pace::Normal => 1_500..=4_000,
+            Pace::Fast => 500..=1_500,
+        }
+    }
+}
+
 /// The schedule of a run: episodes one after the other, from `warmup` until `duration - calm`;
 /// the first `faults.len()` episodes use each fault once.
-pub fn schedule(seed: u64, faults: &[FaultSpec], duration: Duration) -> Vec<Episode> {
+pub fn schedule(seed: u64, faults: &[FaultSpec], duration: Duration, pace: Pace) -> Vec<Episode> {
     let mut rng = StdRng::seed_from_u64(seed);
     let warmup = Duration::from_secs(3);
     let calm = Duration::from_secs(5);
@@ -184,7 +226,7 @@ pub fn schedule(seed: u64, faults: &[FaultSpec], duration: Duration) -> Vec<Epis
         let fault = first_round
             .pop()
             .unwrap_or_else(|| faults[rng.random_range(0..faults.len())]);
-        let hold = Duration::from_millis(rng.random_range(3_000..=8_000));
+        let hold = Duration::from_millis(rng.random_range(pace.hold_ms()));
         let pick = rng.random();
         if at + hold > end {
             break;
@@ -195,7 +237,7 @@ pub fn schedule(seed: u64, faults: &[FaultSpec], duration: Duration) -> Vec<Epis
             hold,
             pick,
         });
-        at += hold + Duration::from_millis(rng.random_range(1_500..=4_000));
+        at += hold + Duration::from_millis(rng.random_range(pace.gap_ms()));
     }
     episodes
 }
@@ -686,9 +728,9 @@ mod tests {
     fn a_seed_gives_one_schedule_of_sequential_episodes_within_the_run() {
         let faults = parse_faults("kill,pause,partition,loss").unwrap();
         let duration = Duration::from_secs(90);
-        let a = schedule(7, &faults, duration);
-        assert_eq!(a, schedule(7, &faults, duration));
-        assert_ne!(a, schedule(8, &faults, duration));
+        let a = schedule(7, &faults, duration, Pace::Normal);
+        assert_eq!(a, schedule(7, &faults, duration, Pace::Normal));
+        assert_ne!(a, schedule(8, &faults, duration, Pace::Normal));
         assert!(a.len() >= 5, "{} episodes", a.len());
         for pair in a.windows(2) {
             assert!(pair[0].at + pair[0].hold < pair[1].at, "episodes overlap");
@@ -702,7 +744,14 @@ mod tests {
             faults.len(),
             "each fault comes once first: {a:?}"
         );
-        assert!(schedule(7, &[], duration).is_empty());
+        assert!(schedule(7, &[], duration, Pace::Normal).is_empty());
+        let fast = schedule(7, &faults, duration, Pace::Fast);
+        assert!(
+            fast.len() > a.len(),
+            "a fast pace packs more episodes: {} vs {}",
+            fast.len(),
+            a.len()
+        );
     }
 
     #[test]

@@ -14,9 +14,11 @@
 use super::clock::{HarnessClock, SharedRecorder};
 use super::cluster::{Cluster, ClusterConfig, ClusterError};
 use super::final_read::{FinalReadError, FinalReadInput, FinalReader, FrontendFinalReader};
-use super::nemesis::{EpisodeLog, FaultSpec, NEMESIS_PROCESS, Nemesis, schedule};
+use super::grpc_workload::GrpcWorkload;
+use super::nemesis::{EpisodeLog, FaultSpec, NEMESIS_PROCESS, Nemesis, Pace, schedule};
 use super::net;
 use super::node::find_libfaketime;
+use super::replica_final_read::ReplicaFinalReader;
 use super::workload::{
     StartWorkflows, Targets, Workload, WorkloadContext, WorkloadError, WorkloadReport,
 };
@@ -86,6 +88,62 @@ pub struct RunConfig {
     /// How long the healed cluster may take to converge.
     pub converge_timeout: Duration,
     pub check: CheckConfig,
+    pub workload: WorkloadChoice,
+    pub final_read: FinalReadChoice,
+    pub pace: Pace,
+}
+
+/// Which workload a run drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadChoice {
+    /// The full gRPC starter + worker ([`GrpcWorkload`]) with this many client processes.
+    Grpc { concurrency: u64 },
+    /// The built-in start-only workload ([`StartWorkflows`]).
+    Starts,
+}
+
+impl WorkloadChoice {
+    pub fn arg(self) -> String {
+        match self {
+            WorkloadChoice::Grpc { concurrency } => format!("grpc --concurrency {concurrency}"),
+            WorkloadChoice::Starts => "starts".to_owned(),
+        }
+    }
+
+    fn build(self) -> Arc<dyn Workload> {
+        match self {
+            WorkloadChoice::Grpc { concurrency } => Arc::new(GrpcWorkload {
+                concurrency,
+                ..GrpcWorkload::default()
+            }),
+            WorkloadChoice::Starts => Arc::new(StartWorkflows::default()),
+        }
+    }
+}
+
+/// How the run reads the healed cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalReadChoice {
+    /// Every member's own replica ([`ReplicaFinalReader`]).
+    Replica,
+    /// Status digests + histories through each frontend ([`FrontendFinalReader`]).
+    Frontend,
+}
+
+impl FinalReadChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            FinalReadChoice::Replica => "replica",
+            FinalReadChoice::Frontend => "frontend",
+        }
+    }
+
+    fn build(self) -> Arc<dyn FinalReader> {
+        match self {
+            FinalReadChoice::Replica => Arc::new(ReplicaFinalReader),
+            FinalReadChoice::Frontend => Arc::new(FrontendFinalReader),
+        }
+    }
 }
 
 impl RunConfig {
@@ -93,10 +151,13 @@ impl RunConfig {
     pub fn reproduction(&self) -> String {
         let faults: Vec<&str> = self.faults.iter().map(|f| f.name()).collect();
         format!(
-            "perdura-chaos run --nodes {} --seed {} --duration {}s --faults {} --groups {} --binary {} --out {}",
+            "perdura-chaos run --nodes {} --seed {} --duration {}s --pace {} --workload {} --final-read {} --faults {} --groups {} --binary {} --out {}",
             self.nodes,
             self.seed,
             self.duration.as_secs(),
+            self.pace.name(),
+            self.workload.arg(),
+            self.final_read.name(),
             if faults.is_empty() {
                 "none".to_owned()
             } else {
@@ -131,14 +192,11 @@ pub struct RunSummary {
     pub valid: bool,
 }
 
-/// Runs one chaos run with the built-in workload and the fallback final read.
+/// Runs one chaos run with the workload and final read `config` chooses.
 pub async fn run(config: RunConfig) -> Result<RunSummary, RunError> {
-    run_with(
-        config,
-        Arc::new(StartWorkflows::default()),
-        Arc::new(FrontendFinalReader),
-    )
-    .await
+    let workload = config.workload.build();
+    let reader = config.final_read.build();
+    run_with(config, workload, reader).await
 }
 
 /// Runs one chaos run with `workload` and `reader` (the hooks the workload and final-read work
@@ -214,7 +272,7 @@ pub async fn run_with(
         seed: config.seed,
         stop: stop_rx.clone(),
     }));
-    let episodes = schedule(config.seed, &config.faults, config.duration);
+    let episodes = schedule(config.seed, &config.faults, config.duration, config.pace);
     println!("nemesis: {} episodes scheduled", episodes.len());
     let mut nemesis = Nemesis {
         cluster: cluster.clone(),
@@ -400,10 +458,13 @@ mod tests {
             net_id: None,
             converge_timeout: Duration::from_secs(60),
             check: CheckConfig::default(),
+            workload: WorkloadChoice::Grpc { concurrency: 6 },
+            final_read: FinalReadChoice::Replica,
+            pace: Pace::Fast,
         };
         assert_eq!(
             config.reproduction(),
-            "perdura-chaos run --nodes 3 --seed 42 --duration 60s --faults kill,partition --groups 4 --binary /bin/perdura --out /tmp/out"
+            "perdura-chaos run --nodes 3 --seed 42 --duration 60s --pace fast --workload grpc --concurrency 6 --final-read replica --faults kill,partition --groups 4 --binary /bin/perdura --out /tmp/out"
         );
     }
 }

@@ -2,13 +2,15 @@
 //! worker, recording every operation into the JSONL history ([`crate::history::Recorder`]), and
 //! the end-of-run final read through each node's `ReadReplica` admin RPC ([`replica`]).
 //!
-//! * [`run_workload`] — `concurrency` logical processes ([`process`]), each pinned to a node and
+//! * [`run_processes`] — `concurrency` logical processes ([`process`]), each pinned to a node and
 //!   moving to the next after an unknown outcome, run a seeded mix: start workflows (new IDs,
 //!   duplicate IDs, retried request IDs), poll and answer workflow tasks ([`plan`]: activities,
 //!   timers, children, complete / fail / continue-as-new), poll activities and complete or fail
 //!   them, signal (with request IDs, retried with the same ID and value), read histories,
 //!   describe, wait for results, read the node's applied indexes. Then a drain phase of polls
-//!   only lets started workflows finish.
+//!   only lets started workflows finish ([`phases`]). [`run_workload`] runs them stand-alone
+//!   for a duration (`perdura-chaos workload`); the harness runs them inside `perdura-chaos run`
+//!   through [`crate::harness::grpc_workload`], following member changes.
 //! * Recording follows chaos-tests/README.md: invoke before the call, completion after; a
 //!   definite refusal is `fail`, anything that may have happened is `info` ([`classify`]).
 //! * Conventions the checkers rely on: activity and timer IDs unique within a run, one value
@@ -19,26 +21,29 @@
 //! IDs); the servers' answers and timing still vary between runs.
 
 pub mod classify;
-pub mod clock;
 pub mod events;
 pub mod nodes;
 pub mod payload;
+pub mod phases;
 pub mod plan;
 pub mod process;
 pub mod registry;
 pub mod replica;
 
-use crate::history::{Recorder, RecorderError};
+use crate::harness::clock::{HarnessClock, SharedRecorder};
+use crate::harness::workload::{Targets, WorkloadReport};
+use crate::history::RecorderError;
 use crate::ids::ProcessId;
 use nodes::{NodeAddr, NodeAddrError};
+use phases::Phases;
 use process::{NodeClients, Process, Shared};
 use std::fs::File;
-use std::io::LineWriter;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use thiserror::Error;
+use tokio::sync::watch;
 
 /// The namespace the workload uses (every Perdura node has it).
 pub const NAMESPACE: &str = "default";
@@ -58,54 +63,80 @@ pub enum WorkloadError {
     Join(String),
 }
 
+/// What one workload run is made of, wherever it runs.
 #[derive(Clone, Debug)]
-pub struct WorkloadConfig {
-    pub nodes: Vec<NodeAddr>,
+pub struct ProcessConfig {
     pub seed: u64,
-    /// How long the main phase runs.
-    pub duration: Duration,
     /// At most this many operations in the main phase (`None`: no bound).
     pub max_ops: Option<u64>,
     /// Logical client processes.
     pub concurrency: u64,
     /// Polls only, after the main phase, so started workflows finish.
     pub drain: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkloadConfig {
+    pub nodes: Vec<NodeAddr>,
+    pub processes: ProcessConfig,
+    /// How long the main phase runs.
+    pub duration: Duration,
     /// Where the JSONL history goes.
     pub out: PathBuf,
 }
 
-/// Runs the workload; the history is in `config.out` when it returns.
-pub async fn run_workload(config: &WorkloadConfig) -> Result<(), WorkloadError> {
+/// Runs the workload stand-alone, on the absolute harness clock; the history is in
+/// `config.out` when it returns.
+pub async fn run_workload(config: &WorkloadConfig) -> Result<WorkloadReport, WorkloadError> {
     let file = File::create(&config.out).map_err(|source| WorkloadError::Create {
         path: config.out.clone(),
         source,
     })?;
-    let mut clients = Vec::with_capacity(config.nodes.len());
-    for node in &config.nodes {
+    let recorder = SharedRecorder::new(file, HarnessClock::absolute());
+    let (stop_tx, stop) = watch::channel(false);
+    let duration = config.duration;
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(duration).await;
+        stop_tx.send_replace(true);
+    });
+    let report = run_processes(&config.nodes, None, &config.processes, recorder, stop).await;
+    timer.abort();
+    report
+}
+
+/// Runs `config.concurrency` processes over `nodes` (followed through `targets` when given),
+/// recording into `recorder`, until `stop` turns true and the drain is over.
+pub async fn run_processes(
+    nodes: &[NodeAddr],
+    targets: Option<Targets>,
+    config: &ProcessConfig,
+    recorder: SharedRecorder,
+    stop: watch::Receiver<bool>,
+) -> Result<WorkloadReport, WorkloadError> {
+    let mut clients = Vec::with_capacity(nodes.len());
+    for node in nodes {
         clients.push(NodeClients::new(node)?);
     }
     let shared = Shared {
-        recorder: Mutex::new(Recorder::new(LineWriter::new(file))),
+        recorder,
         registry: Mutex::default(),
         seed: config.seed,
         task_queue: format!("chaos-{}", config.seed),
         budget: AtomicU64::new(config.max_ops.unwrap_or(u64::MAX)),
+        targets,
+        ok: AtomicU64::new(0),
+        fail: AtomicU64::new(0),
+        info: AtomicU64::new(0),
     };
-    let main_until = Instant::now() + config.duration;
-    let drain_until = main_until + config.drain;
-    let processes = (0..config.concurrency).map(|p| {
+    let phases = Phases::new(stop, config.drain);
+    let processes = (0..config.concurrency.max(1)).map(|p| {
         let process = Process::new(ProcessId(p), clients.clone(), &shared);
-        process::run_process(process, main_until, drain_until)
+        process::run_process(process, &phases)
     });
     // Polled together on this task: the processes share `Shared` by reference.
     let results = futures::future::join_all(processes).await;
     for result in results {
         result?;
     }
-    let recorder = shared
-        .recorder
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner());
-    recorder.into_inner()?;
-    Ok(())
+    Ok(shared.report())
 }

@@ -3,24 +3,25 @@
 //! an error that may mean the node is unreachable.
 
 use super::classify::completion;
-use super::clock;
 use super::events::observe;
 use super::nodes::NodeAddr;
 use super::payload;
+use super::phases::{Phase, Phases};
 use super::plan::{self, WORKFLOW_TASK_TIMEOUT, WORKFLOW_TYPE};
 use super::registry::{Registry, SentSignal};
 use super::replica::{admin_client, applied_indexes};
 use super::{NAMESPACE, WorkloadError};
-use crate::history::{GroupApplied, ObservedEvent, Op, OpCompletion, OpValue, Recorder, RunStatus};
+use crate::harness::clock::SharedRecorder;
+use crate::harness::workload::{Targets, WorkloadReport};
+use crate::history::{GroupApplied, ObservedEvent, Op, OpCompletion, OpValue, RunStatus};
 use crate::ids::{ActivityId, ProcessId, RequestId, RunId, TimerId, WorkflowId};
 use perdura_api::pb::admin::cluster_admin_client::ClusterAdminClient;
 use perdura_api::pb::workflowservice::workflow_service_client::WorkflowServiceClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::fs::File;
-use std::io::LineWriter;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::enums::v1::{
     HistoryEventFilterType, WorkflowExecutionStatus,
@@ -44,12 +45,30 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// What all processes share.
 pub struct Shared {
-    pub recorder: Mutex<Recorder<LineWriter<File>>>,
+    pub recorder: SharedRecorder,
     pub registry: Mutex<Registry>,
     pub seed: u64,
     pub task_queue: String,
     /// Operations still to run (the op-count bound).
-    pub budget: std::sync::atomic::AtomicU64,
+    pub budget: AtomicU64,
+    /// The nodes to talk to when they can change during the run (membership faults); `None`:
+    /// the list each process was built with.
+    pub targets: Option<Targets>,
+    /// Completions so far, by outcome.
+    pub ok: AtomicU64,
+    pub fail: AtomicU64,
+    pub info: AtomicU64,
+}
+
+impl Shared {
+    /// The completions so far.
+    pub fn report(&self) -> WorkloadReport {
+        WorkloadReport {
+            ok: self.ok.load(Ordering::Relaxed),
+            fail: self.fail.load(Ordering::Relaxed),
+            info: self.info.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// The clients of one node.
@@ -70,15 +89,6 @@ impl NodeClients {
             admin: admin_client(channel),
         })
     }
-}
-
-/// Which operations a process may choose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Everything.
-    Main,
-    /// Only polls: let running workflows finish, start nothing new.
-    Drain,
 }
 
 pub struct Process<'a> {
@@ -157,6 +167,33 @@ impl<'a> Process<'a> {
         self.nodes[self.current].clone()
     }
 
+    /// Follows a change of the node list (a member replaced under a membership fault): the
+    /// process keeps its position when its node is still there.
+    fn refresh_nodes(&mut self) -> Result<(), WorkloadError> {
+        let Some(targets) = &self.shared.targets else {
+            return Ok(());
+        };
+        let now: Vec<NodeAddr> = targets
+            .get()
+            .into_iter()
+            .map(|(id, addr)| NodeAddr { id, addr })
+            .collect();
+        let same =
+            now.len() == self.nodes.len() && now.iter().zip(&self.nodes).all(|(a, b)| *a == b.node);
+        if same || now.is_empty() {
+            return Ok(());
+        }
+        let current = self.nodes.get(self.current).map(|c| c.node.id);
+        self.nodes = now
+            .iter()
+            .map(NodeClients::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.current = current
+            .and_then(|id| self.nodes.iter().position(|c| c.node.id == id))
+            .unwrap_or((self.id.0 as usize) % self.nodes.len());
+        Ok(())
+    }
+
     /// Records the invoke, runs `call`, records its completion; moves to the next node after
     /// an unknown outcome.
     async fn record<F>(&mut self, op: Op, call: F) -> Result<OpCompletion, WorkloadError>
@@ -164,18 +201,15 @@ impl<'a> Process<'a> {
         F: std::future::Future<Output = OpCompletion>,
     {
         let node = self.nodes[self.current].node.id;
-        let pending = self
-            .shared
-            .recorder
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .invoke(self.id, op, Some(node), clock::now())?;
+        let pending = self.shared.recorder.invoke(self.id, op, Some(node))?;
         let done = call.await;
-        self.shared
-            .recorder
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .complete(pending, done.clone(), clock::now())?;
+        self.shared.recorder.complete(pending, done.clone())?;
+        let counter = match &done {
+            OpCompletion::Ok(_) => &self.shared.ok,
+            OpCompletion::Fail(_) => &self.shared.fail,
+            OpCompletion::Info(_) => &self.shared.info,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         if matches!(done, OpCompletion::Info(_)) && self.nodes.len() > 1 {
             self.current = (self.current + 1) % self.nodes.len();
         }
@@ -747,15 +781,9 @@ impl<'a> Process<'a> {
     }
 }
 
-/// Runs one process until the main phase ends (by time or op budget), then drains.
-pub async fn run_process(
-    mut process: Process<'_>,
-    main_until: Instant,
-    drain_until: Instant,
-) -> Result<(), WorkloadError> {
-    use std::sync::atomic::Ordering;
+/// Runs one process until the main phase ends (by `phases` or the op budget), then drains.
+pub async fn run_process(mut process: Process<'_>, phases: &Phases) -> Result<(), WorkloadError> {
     loop {
-        let now = Instant::now();
         let has_budget = process
             .shared
             .budget
@@ -763,13 +791,10 @@ pub async fn run_process(
                 left.checked_sub(1)
             })
             .is_ok();
-        let phase = if now < main_until && has_budget {
-            Phase::Main
-        } else if now < drain_until {
-            Phase::Drain
-        } else {
+        let Some(phase) = phases.phase(has_budget) else {
             return Ok(());
         };
+        process.refresh_nodes()?;
         process.step(phase).await?;
     }
 }
