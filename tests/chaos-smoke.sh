@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The chaos phase of tests/run-all.sh: one short Jepsen-style run of a real three-node cluster
-# in network namespaces (perdura-chaos run), kill + partition + pause + loss, then heal,
+# in network namespaces (perdura-chaos run), kill + partition + pause + loss + delay, then heal,
 # convergence, final read and the nine invariant checkers. Needs root (namespaces, nft) and
 # the `nft` tool; both are what CI has (the deps phase installs nftables and faketime).
 #
@@ -18,7 +18,7 @@ BIN="${PERDURA_BIN:-$TARGET/debug/perdura}"
 CHAOS="${PERDURA_CHAOS_BIN:-$TARGET/debug/perdura-chaos}"
 SEED="${PERDURA_CHAOS_SEED:-1}"
 DURATION="${PERDURA_CHAOS_DURATION:-60s}"
-FAULTS="${PERDURA_CHAOS_FAULTS:-kill,partition,pause,loss}"
+FAULTS="${PERDURA_CHAOS_FAULTS:-kill,partition,pause,loss,delay}"
 OUT="${PERDURA_TEST_TMP:-/var/tmp/perdura-e2e}/chaos/seed-$SEED"
 
 [ "$(id -u)" = 0 ] || { echo "chaos-smoke: needs root (network namespaces, nft)" >&2; exit 2; }

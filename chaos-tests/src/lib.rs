@@ -11,6 +11,7 @@
 //! * [`harness`] — the single-host fault harness that produces them (network namespaces, nft
 //!   partitions, process and clock faults, the nemesis, `perdura-chaos run`). Unlike the rest of
 //!   the crate it does I/O, like [`workload`].
+//! * [`results`] — the tables of a campaign of runs (`perdura-chaos results`, RESULTS.md).
 //! * [`workload`] — the gRPC workload client (starter and worker) that records the history, and
 //!   the final read through each node's `ReadReplica` admin RPC.
 //!
@@ -27,5 +28,6 @@ pub mod checker;
 pub mod harness;
 pub mod history;
 pub mod ids;
+pub mod results;
 pub mod sim;
 pub mod workload;

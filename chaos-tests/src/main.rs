@@ -5,6 +5,8 @@
 //! * `perdura-chaos run …` runs a cluster under the nemesis and checks it (`harness::cli`);
 //!   `perdura-chaos cleanup` removes what an interrupted run left (namespaces, bridges).
 //! * `perdura-chaos sim …` runs the deterministic simulation (`sim::cli`).
+//! * `perdura-chaos workload | final-read` run the gRPC workload / final read stand-alone.
+//! * `perdura-chaos results <run dir>…` tabulates a campaign (RESULTS.md).
 
 use clap::{Args, Parser, Subcommand};
 use perdura_chaos::checker::{CheckConfig, CheckSummary, check_all};
@@ -39,8 +41,11 @@ enum Command {
     Workload(workload_cmd::WorkloadArgs),
     /// Read every node's replicas (ReadReplica) into the final-read document.
     FinalRead(workload_cmd::FinalReadArgs),
+    /// Tabulate a campaign: fault types × runs × operations × violations, per invariant, per run.
+    Results(results_cmd::ResultsArgs),
 }
 
+mod results_cmd;
 mod workload_cmd;
 
 #[derive(Args)]
@@ -122,6 +127,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => perdura_chaos::sim::cli::main(&args),
         Command::Workload(args) => workload_cmd::workload(args),
         Command::FinalRead(args) => workload_cmd::final_read(args),
+        Command::Results(args) => results_cmd::results(args),
         Command::Check(args) => {
             let printed = check(&args).and_then(|summary| {
                 if args.json {

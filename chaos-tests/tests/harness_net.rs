@@ -159,3 +159,105 @@ fn cleanup_removes_what_a_crashed_run_left() {
     assert_eq!(net::cleanup(Some(id)), vec![id]);
     assert!(!net::nets_in_use().contains(&id));
 }
+
+/// An echo server on `port` inside `node`'s namespace.
+fn start_echo(net: &Network, node: NodeId, port: u16) -> Listener {
+    let script = format!(
+        "import socket,threading\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('{}',{port}))\ns.listen(64)\ndef serve(c):\n    while True:\n        d=c.recv(4096)\n        if not d: return\n        c.sendall(d)\nwhile True:\n    c,_=s.accept()\n    threading.Thread(target=serve,args=(c,),daemon=True).start()\n",
+        net.node_ip(node)
+    );
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.namespace(node),
+            "python3",
+            "-c",
+            &script,
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn the echo server");
+    let addr = SocketAddr::from((net.node_ip(node), port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err() {
+        assert!(Instant::now() < deadline, "echo on {addr} never came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Listener(child)
+}
+
+/// The round trip (ms) of one byte from `from`'s namespace to `to`'s echo server on `port`,
+/// measured after the connection is up.
+fn round_trip_ms(net: &Network, from: NodeId, to: NodeId, port: u16) -> f64 {
+    let script = format!(
+        "import socket,time\nc=socket.create_connection(('{}',{port}),timeout=5)\nc.setsockopt(socket.IPPROTO_TCP,socket.TCP_NODELAY,1)\nt=time.monotonic()\nc.sendall(b'x')\nassert c.recv(1)==b'x'\nprint((time.monotonic()-t)*1000)\n",
+        net.node_ip(to)
+    );
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.namespace(from),
+            "python3",
+            "-c",
+            &script,
+        ])
+        .output()
+        .expect("run the probe");
+    assert!(out.status.success(), "probe failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_slows_node_to_node_round_trips_and_heal_restores_them() {
+    use perdura_chaos::harness::delay::{self, DelayProxy, DelaySpec};
+    use perdura_chaos::harness::node::PEER_PORT;
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    if skip() {
+        return;
+    }
+    let id = net::free_net_id(220).expect("a free net id");
+    let (n1, n2, n3) = (NodeId(1), NodeId(2), NodeId(3));
+    let members = [n1, n2, n3];
+    let net = Arc::new(std::sync::Mutex::new(
+        Network::create(id, &members).expect("create the network"),
+    ));
+    let echo = start_echo(&net.lock().unwrap(), n2, PEER_PORT);
+    let probe = |from: NodeId| {
+        let net = net.clone();
+        tokio::task::spawn_blocking(move || {
+            round_trip_ms(&net.lock().unwrap(), from, n2, PEER_PORT)
+        })
+    };
+    let before = probe(n1).await.unwrap();
+    assert!(before < 100.0, "healthy round trip {before} ms");
+
+    let spec = DelaySpec {
+        delay: Duration::from_millis(150),
+        jitter: Duration::ZERO,
+    };
+    let routes = delay::routes(&net.lock().unwrap(), &members);
+    let proxy = DelayProxy::start(&routes, spec, 1)
+        .await
+        .expect("start the proxy");
+    delay::install(&net.lock().unwrap(), &members, &BTreeSet::from([n2])).expect("install");
+    let delayed = probe(n1).await.unwrap();
+    assert!(
+        delayed >= 290.0,
+        "a link into a delayed node holds each direction 150 ms: {delayed} ms"
+    );
+    let third = probe(n3).await.unwrap();
+    assert!(third >= 290.0, "every member's link to it: {third} ms");
+
+    delay::install(&net.lock().unwrap(), &members, &BTreeSet::new()).expect("remove");
+    proxy.stop();
+    let after = probe(n1).await.unwrap();
+    assert!(after < 100.0, "healed round trip {after} ms");
+    drop(echo);
+    net.lock().unwrap().teardown();
+}

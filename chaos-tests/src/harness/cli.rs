@@ -21,7 +21,7 @@ pub struct RunArgs {
     /// How long the workload and the nemesis run: `60s`, `2m`, or seconds.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Comma list of kill, pause, partition, isolate, isolate-leader, loss, skew, strobe,
+    /// Comma list of kill, pause, partition, isolate, isolate-leader, loss, delay, skew, strobe,
     /// membership, split, rolling-restart; `all`; `none`.
     #[arg(long, default_value = "kill,pause,partition,loss")]
     pub faults: String,

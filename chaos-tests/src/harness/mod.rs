@@ -4,6 +4,7 @@
 //!
 //! * [`exec`] — running host tools with typed errors.
 //! * [`net`] — bridge, namespaces, veths; nft grudges and random loss per receiving node.
+//! * [`delay`] — the delay fault: a userspace proxy and DNAT rules (no netem here).
 //! * [`grudge`] — partition shapes (isolate, halves, one-way, bridge, majorities ring).
 //! * [`node`] — one server process in its namespace: start, SIGKILL, SIGSTOP/SIGCONT, SIGTERM,
 //!   libfaketime clock offset.
@@ -24,6 +25,7 @@
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod delay;
 pub mod exec;
 pub mod final_read;
 pub mod grpc_workload;

@@ -11,6 +11,7 @@
 
 use super::clock::SharedRecorder;
 use super::cluster::Cluster;
+use super::delay::{self, DelayProxy, DelaySpec};
 use super::grudge::{self, Grudge, PartitionShape};
 use super::workload::Targets;
 use crate::history::{FaultKind, NemesisAction, NemesisOp, Op, OpCompletion, RecorderError};
@@ -18,6 +19,7 @@ use crate::ids::{NodeId, ProcessId};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub enum FaultSpec {
     IsolateLeader,
     /// Random packet loss on one node's or every node's input.
     Loss,
+    /// One node's or every node's links to the others slowed by 20–300 ms (userspace proxy).
+    Delay,
     /// One node's wall clock jumps by up to ±300 s.
     Skew,
     /// One node's wall clock flips between real and skewed every second.
@@ -56,13 +60,14 @@ pub enum FaultSpec {
 }
 
 impl FaultSpec {
-    pub const ALL: [FaultSpec; 11] = [
+    pub const ALL: [FaultSpec; 12] = [
         FaultSpec::Kill,
         FaultSpec::Pause,
         FaultSpec::Partition,
         FaultSpec::Isolate,
         FaultSpec::IsolateLeader,
         FaultSpec::Loss,
+        FaultSpec::Delay,
         FaultSpec::Skew,
         FaultSpec::Strobe,
         FaultSpec::Membership,
@@ -78,6 +83,7 @@ impl FaultSpec {
             FaultSpec::Isolate => "isolate",
             FaultSpec::IsolateLeader => "isolate-leader",
             FaultSpec::Loss => "loss",
+            FaultSpec::Delay => "delay",
             FaultSpec::Skew => "skew",
             FaultSpec::Strobe => "strobe",
             FaultSpec::Membership => "membership",
@@ -94,6 +100,7 @@ impl FaultSpec {
             FaultSpec::Partition => FaultKind::Partition,
             FaultSpec::Isolate | FaultSpec::IsolateLeader => FaultKind::Isolate,
             FaultSpec::Loss => FaultKind::PacketLoss,
+            FaultSpec::Delay => FaultKind::Delay,
             FaultSpec::Skew => FaultKind::ClockSkew,
             FaultSpec::Strobe => FaultKind::ClockStrobe,
             FaultSpec::Membership => FaultKind::MembershipChange,
@@ -116,7 +123,7 @@ impl fmt::Display for FaultSpec {
 
 #[derive(Debug, Error)]
 #[error(
-    "unknown fault {0:?} (known: kill, pause, partition, isolate, isolate-leader, loss, skew, strobe, membership, split, rolling-restart, all)"
+    "unknown fault {0:?} (known: kill, pause, partition, isolate, isolate-leader, loss, delay, skew, strobe, membership, split, rolling-restart, all)"
 )]
 pub struct UnknownFault(pub String);
 
@@ -283,6 +290,7 @@ enum Active {
     Grudge,
     Loss(Vec<NodeId>),
     Clock(NodeId),
+    Delay(DelayProxy),
 }
 
 pub struct Nemesis {
@@ -472,6 +480,25 @@ impl Nemesis {
                 );
                 (targets.clone(), detail, Some(Plan::Loss(targets, percent)))
             }
+            FaultSpec::Delay => {
+                let spec = delay::choose_spec(rng);
+                let delayed: BTreeSet<NodeId> = if rng.random_bool(0.5) {
+                    BTreeSet::from([one])
+                } else {
+                    cluster.members().into_iter().collect()
+                };
+                let detail = format!(
+                    "links of nodes {:?} delayed {} ms + up to {} ms",
+                    delayed.iter().map(|n| n.0).collect::<Vec<_>>(),
+                    spec.delay.as_millis(),
+                    spec.jitter.as_millis()
+                );
+                (
+                    delayed.iter().copied().collect(),
+                    detail,
+                    Some(Plan::Delay(delayed, spec, rng.random())),
+                )
+            }
             FaultSpec::Skew | FaultSpec::Strobe => {
                 if cluster.config.libfaketime.is_none() {
                     return (vec![one], "libfaketime not available".into(), None);
@@ -546,6 +573,26 @@ impl Nemesis {
                 }
                 (Active::Loss(nodes), outcome)
             }
+            Plan::Delay(delayed, spec, seed) => {
+                let members = cluster.members();
+                let routes = delay::routes(&cluster.net, &members);
+                let proxy = match DelayProxy::start(&routes, spec, seed).await {
+                    Ok(proxy) => proxy,
+                    Err(e) => {
+                        return (
+                            Active::Nothing,
+                            StepOutcome::Skipped(format!("starting the delay proxy: {e}")),
+                        );
+                    }
+                };
+                match delay::install(&cluster.net, &members, &delayed) {
+                    Ok(()) => (Active::Delay(proxy), StepOutcome::Installed),
+                    Err(e) => (
+                        Active::Delay(proxy),
+                        StepOutcome::Indeterminate(e.to_string()),
+                    ),
+                }
+            }
             Plan::Clock(node, offset) => {
                 match cluster.node(node).map(|p| p.set_clock_offset(offset)) {
                     Ok(Ok(())) => (Active::Clock(node), StepOutcome::Installed),
@@ -599,6 +646,14 @@ impl Nemesis {
                 .into_iter()
                 .try_for_each(|node| cluster.net.set_loss(node, 0))
                 .map_err(|e| e.to_string()),
+            Active::Delay(proxy) => {
+                // Rules first, then the proxy: its connections close and the nodes reconnect
+                // directly.
+                let removed = delay::install(&cluster.net, &cluster.members(), &BTreeSet::new())
+                    .map_err(|e| e.to_string());
+                proxy.stop();
+                removed
+            }
             Active::Clock(node) => match cluster.node(node) {
                 Ok(process) => process.set_clock_offset(0).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -669,6 +724,7 @@ enum Plan {
     Pause(NodeId),
     Grudge(Grudge),
     Loss(Vec<NodeId>, u8),
+    Delay(BTreeSet<NodeId>, DelaySpec, u64),
     Clock(NodeId, i64),
     Replace(NodeId),
     Split(u32),

@@ -73,6 +73,7 @@ pub fn main(args: &SimArgs) -> ExitCode {
     let started = Instant::now();
     let mut failed = false;
     let mut count = 0u64;
+    let (mut operations, mut faults, mut violating) = (0u64, 0u64, 0u64);
     for seed in seeds {
         let config = SimConfig {
             rounds: args.rounds,
@@ -88,6 +89,11 @@ pub fn main(args: &SimArgs) -> ExitCode {
             }
         };
         count += 1;
+        operations += report.summary.operations as u64;
+        faults += report.faults;
+        if !report.summary.valid {
+            violating += 1;
+        }
         if let Some(out) = &args.out
             && let Err(e) = write_artifacts(out, &report)
         {
@@ -129,7 +135,7 @@ pub fn main(args: &SimArgs) -> ExitCode {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{count} seeds in {secs:.1} s ({:.2} seeds/s)",
+        "{count} seeds in {secs:.1} s ({:.2} seeds/s): {operations} operations, {faults} fault episodes, {violating} seeds with violations",
         count as f64 / secs.max(1e-9)
     );
     if failed {
