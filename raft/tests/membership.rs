@@ -86,6 +86,15 @@ async fn open(
 
 async fn join(node: u64, dir: &Path, via: &str) -> Result<Arc<MultiRaft>, RaftError> {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    join_on(node, dir, via, listener).await
+}
+
+async fn join_on(
+    node: u64,
+    dir: &Path,
+    via: &str,
+    listener: TcpListener,
+) -> Result<Arc<MultiRaft>, RaftError> {
     let config = JoinConfig {
         node_id: node,
         data_dir: dir.to_path_buf(),
@@ -240,6 +249,24 @@ async fn replace_scenario() {
             (4, "active".to_string())
         ])
     );
+
+    // Found by the chaos campaign: a joined node restarted with the same `--join` must not need
+    // the member it joined through. Node 2 (its join peer) is down while node 4 restarts.
+    let addr4 = nodes[&4].peer_addr().expect("peer addr");
+    nodes.remove(&2).expect("node 2").shutdown().await;
+    nodes.remove(&4).expect("node 4").shutdown().await;
+    drop(node4);
+    let listener = TcpListener::bind(addr4)
+        .await
+        .expect("node 4's address again");
+    let node4 = join_on(4, dirs[&4].path(), &addrs[&2], listener)
+        .await
+        .expect("node 4 restarts from its own replica while its join peer is down");
+    nodes.insert(4, node4.clone());
+    // With node 1 it is a majority of {1, 2, 4}: writes through it commit.
+    start_workflows(&node4, "restarted", 5).await;
+    assert_eq!(node4.shard_groups().len(), GROUPS as usize);
+
     for node in nodes.values() {
         node.shutdown().await;
     }

@@ -9,7 +9,12 @@
 //!
 //! A member refuses the handshake for a node id that was removed (ids are never reused) or
 //! that is below the highest id ever used; a removed node's messages are refused by every peer.
-//! Restarting a joined node with `--join` again is fine: its groups already have their state.
+//! Restarting a joined node with `--join` again is fine, and needs no answer from the member at
+//! `--join`: a node whose data dir already belongs to a cluster and whose own meta replica knows
+//! the groups and members starts from that ([`local_join_info`]), like a node of the initial
+//! cluster restarts from its log. Asking the join address again would tie the restart to that
+//! one member being up — after a whole-cluster restart, or when that member is the one being
+//! replaced, the nodes would wait on each other and none would start.
 
 use crate::cluster::identity;
 use crate::error::RaftError;
@@ -25,6 +30,7 @@ use crate::peer::host::PeerHost;
 use crate::peer::proto::{self, MessageKind};
 use crate::peer::server::{PeerService, serve};
 use crate::peer::stats::PeerStats;
+use crate::state_machine::GroupState;
 use perdura_engine::GroupId;
 use perdura_storage::LogWriter;
 use std::collections::BTreeMap;
@@ -87,37 +93,72 @@ impl MultiRaft {
             stats.clone(),
             tuning.peer_timeouts,
         ));
-        let info = handshake(&transport, &host, &config, tuning.startup_timeout).await;
+        let store = open_store(&config, &transport, observer.clone(), &tuning)?;
+        let mut opened: Vec<Arc<Group>> = Vec::new();
+        let result = async {
+            let meta = Arc::new(Group::start(&store.ctx, GroupId::META).await?);
+            opened.push(meta.clone());
+            let local = identity
+                .cluster_id
+                .as_ref()
+                .and_then(|known| local_join_info(&meta, config.node_id, known));
+            let info = match local {
+                Some(info) => {
+                    tracing::info!(
+                        node = config.node_id,
+                        groups = info.groups.len(),
+                        "restarting a joined node from its own meta replica (no handshake)"
+                    );
+                    info
+                }
+                None => {
+                    let info = handshake(&transport, &host, &config, tuning.startup_timeout).await;
+                    transport.forget_peer(JOIN_TARGET);
+                    let info = info?;
+                    check_and_record_cluster(&config, &identity, &info)?;
+                    info
+                }
+            };
+            host.set_cluster_id(info.cluster_id.clone());
+            for (node, addr) in &info.members {
+                if *node != config.node_id && !addr.is_empty() {
+                    transport.set_peer_addr(*node, addr.clone());
+                }
+            }
+            host.register(meta.clone());
+            let mut shards = BTreeMap::new();
+            for id in info.groups.iter().filter(|id| **id != GroupId::META) {
+                let group = Arc::new(Group::start(&store.ctx, *id).await?);
+                opened.push(group.clone());
+                host.register(group.clone());
+                shards.insert(*id, group);
+            }
+            Ok::<_, RaftError>((info, meta, shards))
+        }
+        .await;
+        let (info, meta, shards) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                for group in opened {
+                    if let Err(stop) = group.raft.shutdown().await {
+                        tracing::warn!(group = %group.id, error = %stop, "raft shutdown failed");
+                    }
+                }
+                host.clear();
+                store.writer.shutdown();
+                return Err(e);
+            }
+        };
         transport.forget_peer(JOIN_TARGET);
-        let info = info?;
-        match &identity.cluster_id {
-            Some(known) if *known != info.cluster_id => {
-                return Err(RaftError::ClusterMismatch(format!(
-                    "the data dir {} belongs to cluster {known}, but node {} at {} is in cluster \
-                     {}",
-                    config.data_dir.display(),
-                    info.answered_by,
-                    config.join,
-                    info.cluster_id
-                )));
-            }
-            Some(_) => {}
-            None => identity::write(
-                &config.data_dir,
-                &identity::NodeIdentity {
-                    node_id: config.node_id,
-                    cluster_id: Some(info.cluster_id.clone()),
-                },
-            )?,
-        }
-        host.set_cluster_id(info.cluster_id.clone());
-        for (node, addr) in &info.members {
-            if *node != config.node_id && !addr.is_empty() {
-                transport.set_peer_addr(*node, addr.clone());
-            }
-        }
-        let parts =
-            open_empty_groups(&config, &info, &host, &transport, observer.clone(), &tuning).await?;
+        let parts = NodeParts {
+            node_id: config.node_id,
+            db: store.db,
+            writer: store.writer,
+            meta,
+            shards,
+            ctx: store.ctx,
+            created: store.created,
+        };
         let forward = Arc::new(Forwarder {
             host: host.clone(),
             client: transport.clone(),
@@ -205,61 +246,94 @@ async fn handshake(
     }
 }
 
-/// Starts every group of `info` without initializing it and makes it reachable by peers.
-async fn open_empty_groups(
+/// The node's storage and the context its groups start in.
+struct Store {
+    db: Arc<perdura_storage::Db>,
+    writer: Arc<LogWriter>,
+    ctx: GroupContext,
+    created: tokio::sync::mpsc::UnboundedReceiver<GroupId>,
+}
+
+fn open_store(
     config: &JoinConfig,
-    info: &JoinInfo,
-    host: &Arc<PeerHost>,
     transport: &Arc<GrpcTransport>,
     observer: Arc<dyn ApplyObserver>,
     tuning: &RaftTuning,
-) -> Result<NodeParts, RaftError> {
+) -> Result<Store, RaftError> {
     let db = Arc::new(tuning.storage.open(config.data_dir.join("rocksdb"))?);
     let writer = Arc::new(LogWriter::start(db.clone()));
     let (split_observer, created) = crate::split::split_observer(observer);
+    let raft_config = match openraft_config(tuning, Some(ClusterRaftOptions)) {
+        Ok(raft_config) => raft_config,
+        Err(e) => {
+            writer.shutdown();
+            return Err(e);
+        }
+    };
     let ctx = GroupContext {
         node_id: config.node_id,
         db: db.clone(),
         writer: writer.clone(),
-        config: openraft_config(tuning, Some(ClusterRaftOptions))?,
+        config: raft_config,
         transport: transport.clone(),
         observer: split_observer,
     };
-    let mut meta = None;
-    let mut shards = BTreeMap::new();
-    let mut opened: Vec<Arc<Group>> = Vec::new();
-    for id in &info.groups {
-        match Group::start(&ctx, *id).await {
-            Ok(group) => {
-                let group = Arc::new(group);
-                opened.push(group.clone());
-                host.register(group.clone());
-                if *id == GroupId::META {
-                    meta = Some(group);
-                } else {
-                    shards.insert(*id, group);
-                }
-            }
-            Err(e) => {
-                for group in opened {
-                    if let Err(stop) = group.raft.shutdown().await {
-                        tracing::warn!(group = %group.id, error = %stop, "raft shutdown failed");
-                    }
-                }
-                host.clear();
-                writer.shutdown();
-                return Err(e);
-            }
-        }
-    }
-    let meta = meta.ok_or_else(|| RaftError::Bootstrap("the member listed no group 0".into()))?;
-    Ok(NodeParts {
-        node_id: config.node_id,
+    Ok(Store {
         db,
         writer,
-        meta,
-        shards,
         ctx,
         created,
     })
+}
+
+/// What a restarted joined node knows by itself: its meta replica's cluster id (which must be
+/// `known`, the identity file's), slot map and node registry. `None` when the replica has not
+/// got that far (a node that joined but was never added): then the join address is asked.
+fn local_join_info(meta: &Group, node_id: u64, known: &str) -> Option<JoinInfo> {
+    meta.read_state(|state| {
+        let GroupState::Meta(m) = state else {
+            return None;
+        };
+        if m.cluster_id.as_deref() != Some(known) {
+            return None;
+        }
+        let slot_map = m.slot_map.as_ref()?;
+        Some(JoinInfo {
+            cluster_id: known.to_owned(),
+            answered_by: node_id,
+            groups: std::iter::once(GroupId::META)
+                .chain(slot_map.groups())
+                .collect(),
+            members: m
+                .node_registry
+                .members()
+                .map(|n| (n.id, n.peer_addr.clone()))
+                .collect(),
+        })
+    })
+}
+
+/// A first join records the cluster id; a data dir of another cluster is refused.
+fn check_and_record_cluster(
+    config: &JoinConfig,
+    identity: &identity::NodeIdentity,
+    info: &JoinInfo,
+) -> Result<(), RaftError> {
+    match &identity.cluster_id {
+        Some(known) if *known != info.cluster_id => Err(RaftError::ClusterMismatch(format!(
+            "the data dir {} belongs to cluster {known}, but node {} at {} is in cluster {}",
+            config.data_dir.display(),
+            info.answered_by,
+            config.join,
+            info.cluster_id
+        ))),
+        Some(_) => Ok(()),
+        None => identity::write(
+            &config.data_dir,
+            &identity::NodeIdentity {
+                node_id: config.node_id,
+                cluster_id: Some(info.cluster_id.clone()),
+            },
+        ),
+    }
 }
