@@ -1,7 +1,8 @@
 //! Replacing a node in a three-node cluster in one process over real gRPC: node 3 dies and is
 //! removed, a fresh node 4 joins through `--join`, is added (catching up by snapshot in every
 //! group, the logs having been purged), serves forwarded writes, and ends with the same state
-//! digests as the others. Removed and used ids are refused.
+//! digests as the others. Removed and used ids are refused. A joined node restarts without the
+//! member it joined through.
 
 mod common;
 
@@ -250,23 +251,72 @@ async fn replace_scenario() {
         ])
     );
 
-    // Found by the chaos campaign: a joined node restarted with the same `--join` must not need
-    // the member it joined through. Node 2 (its join peer) is down while node 4 restarts.
-    let addr4 = nodes[&4].peer_addr().expect("peer addr");
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_joined_node_restarts_while_the_member_it_joined_through_is_down() {
+    tokio::spawn(joined_node_restart_scenario())
+        .await
+        .expect("scenario");
+}
+
+/// Found by the chaos campaign (3 nodes, seed 101): after membership changes, the joined nodes
+/// waited at restart for the member they had joined through while that member waited for them,
+/// and the cluster never came back. A joined node restarted with the same `--join` must start
+/// from its own replica.
+async fn joined_node_restart_scenario() {
+    let mut listeners = BTreeMap::new();
+    let mut addrs = BTreeMap::new();
+    for node in 1..=3u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        addrs.insert(node, listener.local_addr().expect("addr").to_string());
+        listeners.insert(node, listener);
+    }
+    let dirs: BTreeMap<u64, tempfile::TempDir> = (1..=4)
+        .map(|n| (n, tempfile::tempdir().expect("tempdir")))
+        .collect();
+    let mut opening = Vec::new();
+    for (node, listener) in listeners {
+        let dir = dirs[&node].path().to_path_buf();
+        let addrs = addrs.clone();
+        opening.push(tokio::spawn(async move {
+            (node, open(node, &dir, &addrs, listener).await)
+        }));
+    }
+    let mut nodes = BTreeMap::new();
+    for task in opening {
+        let (node, raft) = task.await.expect("open task");
+        nodes.insert(node, raft);
+    }
+    seed::seed_initial_nodes(&nodes[&1]).await.expect("seed");
+    let admin = Membership::new(nodes[&1].clone());
+    let node4 = join(4, dirs[&4].path(), &addrs[&2])
+        .await
+        .expect("node 4 joins through node 2");
+    let addr4 = node4.peer_addr().expect("peer addr");
+    admin
+        .add_node(4, addr4.to_string(), Duration::from_secs(30))
+        .await
+        .expect("add node 4");
+    start_workflows(&node4, "joined", 5).await;
+
+    // Node 2, the member node 4 joined through, is down while node 4 restarts.
     nodes.remove(&2).expect("node 2").shutdown().await;
-    nodes.remove(&4).expect("node 4").shutdown().await;
+    node4.shutdown().await;
     drop(node4);
     let listener = TcpListener::bind(addr4)
         .await
         .expect("node 4's address again");
     let node4 = join_on(4, dirs[&4].path(), &addrs[&2], listener)
         .await
-        .expect("node 4 restarts from its own replica while its join peer is down");
-    nodes.insert(4, node4.clone());
-    // With node 1 it is a majority of {1, 2, 4}: writes through it commit.
+        .expect("node 4 restarts from its own replica while node 2 is down");
+    // Nodes 1, 3 and 4 are a majority of {1, 2, 3, 4}: writes through node 4 commit.
     start_workflows(&node4, "restarted", 5).await;
     assert_eq!(node4.shard_groups().len(), GROUPS as usize);
-
+    node4.shutdown().await;
     for node in nodes.values() {
         node.shutdown().await;
     }
