@@ -152,10 +152,24 @@ fn cleanup_removes_what_a_crashed_run_left() {
         return;
     }
     let id = net::free_net_id(230).expect("a free net id");
+    let live = net::free_net_id(id + 1).expect("another free net id");
+    let running = Network::create(live, &[NodeId(1)]).expect("a live run's network");
     let net = Network::create(id, &[NodeId(1), NodeId(2)]).expect("create the network");
-    // A crash: nothing runs the network's teardown.
-    std::mem::forget(net);
+    // A crash: nothing runs the network's teardown, and the net id's lock goes with the process.
+    net.abandon();
     assert!(net::nets_in_use().contains(&id));
+    let removed = net::cleanup(None);
+    assert!(
+        removed.contains(&id) && !removed.contains(&live),
+        "cleanup removes the crashed run's net and leaves the live one alone: {removed:?}"
+    );
+    assert!(
+        net::nets_in_use().contains(&live),
+        "the live run keeps its net"
+    );
+    drop(running);
+    let net = Network::create(id, &[NodeId(1), NodeId(2)]).expect("create the network");
+    net.abandon();
     assert_eq!(net::cleanup(Some(id)), vec![id]);
     assert!(!net::nets_in_use().contains(&id));
 }

@@ -20,6 +20,8 @@ pub enum ExecError {
     },
     #[error("`{command}` timed out after {seconds}s")]
     Timeout { command: String, seconds: u64 },
+    #[error("net id {net_id}: {detail}")]
+    NetInUse { net_id: u8, detail: String },
 }
 
 /// The command line, for messages.

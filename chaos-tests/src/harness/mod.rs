@@ -5,6 +5,7 @@
 //! * [`exec`] — running host tools with typed errors.
 //! * [`net`] — bridge, namespaces, veths; nft grudges and random loss per receiving node.
 //! * [`delay`] — the delay fault: a userspace proxy and DNAT rules (no netem here).
+//! * [`net_lock`] — which live harness owns a net id (cleanup leaves it alone).
 //! * [`grudge`] — partition shapes (isolate, halves, one-way, bridge, majorities ring).
 //! * [`node`] — one server process in its namespace: start, SIGKILL, SIGSTOP/SIGCONT, SIGTERM,
 //!   libfaketime clock offset.
@@ -32,6 +33,7 @@ pub mod grpc_workload;
 pub mod grudge;
 pub mod nemesis;
 pub mod net;
+pub mod net_lock;
 pub mod node;
 pub mod replica_final_read;
 pub mod run;

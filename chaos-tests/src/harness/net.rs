@@ -13,6 +13,7 @@
 
 use super::exec::{ExecError, run, run_quietly, run_with_input};
 use super::grudge::Grudge;
+use super::net_lock::{NetLock, held_by_another};
 use crate::ids::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -34,6 +35,8 @@ pub struct NetFaults {
 
 pub struct Network {
     net_id: u8,
+    /// This harness owns the net id while the network lives ([`super::net_lock`]).
+    _lock: Option<NetLock>,
     nodes: BTreeSet<NodeId>,
     faults: NetFaults,
     torn_down: bool,
@@ -42,8 +45,18 @@ pub struct Network {
 impl Network {
     /// Creates the bridge and one namespace per node in `nodes` (ids 1..=253).
     pub fn create(net_id: u8, nodes: &[NodeId]) -> Result<Network, ExecError> {
+        let lock = NetLock::try_take(net_id)
+            .map_err(|e| ExecError::NetInUse {
+                net_id,
+                detail: format!("cannot take its lock: {e}"),
+            })?
+            .ok_or_else(|| ExecError::NetInUse {
+                net_id,
+                detail: "another running harness uses it".into(),
+            })?;
         let mut network = Network {
             net_id,
+            _lock: Some(lock),
             nodes: BTreeSet::new(),
             faults: NetFaults::default(),
             torn_down: false,
@@ -225,6 +238,13 @@ impl Network {
         script
     }
 
+    /// Leaves the namespaces and bridge in place and releases the net id: what a crashed
+    /// harness leaves behind (for tests of [`cleanup`]).
+    pub fn abandon(mut self) {
+        self.torn_down = true;
+        self._lock = None;
+    }
+
     /// Removes the namespaces and the bridge (idempotent).
     pub fn teardown(&mut self) {
         self.remove_all();
@@ -326,18 +346,21 @@ pub fn nets_in_use() -> BTreeSet<u8> {
     ids
 }
 
-/// The first net id not in use, from `from` on.
+/// The first net id not in use (no namespace, bridge or address, and no live harness holding
+/// its lock), from `from` on.
 pub fn free_net_id(from: u8) -> Option<u8> {
     let used = nets_in_use();
-    (from..=u8::MAX).find(|id| !used.contains(id))
+    (from..=u8::MAX).find(|id| !used.contains(id) && !held_by_another(*id))
 }
 
 /// `perdura-chaos cleanup`: removes every namespace and bridge of the harness (all net ids, or
-/// one), and kills nothing else. Returns what it removed.
+/// one) that no live harness holds, killing the processes left inside them. Returns what it
+/// removed.
 pub fn cleanup(only: Option<u8>) -> Vec<u8> {
     let ids: Vec<u8> = nets_in_use()
         .into_iter()
         .filter(|id| only.is_none_or(|only| only == *id))
+        .filter(|id| !held_by_another(*id))
         .collect();
     for &id in &ids {
         // Processes still running inside a namespace keep it alive as a mount; kill them first.
@@ -363,6 +386,7 @@ mod tests {
     fn offline(net_id: u8, nodes: &[u64]) -> Network {
         Network {
             net_id,
+            _lock: None,
             nodes: nodes.iter().copied().map(NodeId).collect(),
             faults: NetFaults::default(),
             // Never created, so nothing to tear down.

@@ -42,6 +42,8 @@ use tonic::transport::Channel;
 const POLL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Every other call's deadline.
 const CALL_TIMEOUT: Duration = Duration::from_secs(8);
+/// The pause after an operation that did not succeed.
+const REFUSAL_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What all processes share.
 pub struct Shared {
@@ -212,6 +214,11 @@ impl<'a> Process<'a> {
         counter.fetch_add(1, Ordering::Relaxed);
         if matches!(done, OpCompletion::Info(_)) && self.nodes.len() > 1 {
             self.current = (self.current + 1) % self.nodes.len();
+        }
+        if !matches!(done, OpCompletion::Ok(_)) {
+            // A client backs off after a refusal: a node that refuses at once (connection
+            // refused, no quorum) would otherwise be asked thousands of times a second.
+            tokio::time::sleep(REFUSAL_BACKOFF).await;
         }
         Ok(done)
     }
