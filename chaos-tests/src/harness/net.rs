@@ -283,6 +283,28 @@ fn remove_net(net_id: u8) {
             run_quietly("ip", &["netns", "del", &ns]);
         }
     }
+    // A namespace whose last process is still exiting outlives `netns del` for a moment, and
+    // its veth with it: delete the host ends by name so that the next `create` can add them.
+    let veth_prefix = format!("{PREFIX}{net_id}v");
+    for line in run("ip", &["-o", "link", "show"])
+        .unwrap_or_default()
+        .lines()
+    {
+        let name = line
+            .split(':')
+            .nth(1)
+            .map(str::trim)
+            .unwrap_or_default()
+            .split('@')
+            .next()
+            .unwrap_or_default();
+        if name
+            .strip_prefix(&veth_prefix)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+        {
+            run_quietly("ip", &["link", "del", name]);
+        }
+    }
     run_quietly("ip", &["link", "del", &format!("{PREFIX}{net_id}br")]);
 }
 
