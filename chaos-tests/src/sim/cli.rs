@@ -63,6 +63,14 @@ fn write_artifacts(out: &std::path::Path, report: &SimReport) -> std::io::Result
 /// Runs the subcommand. Exit 0: every seed clean (and deterministic, if checked); 1: a
 /// violation or a nondeterministic seed; 2: bad arguments or a run that could not complete.
 pub fn main(args: &SimArgs) -> ExitCode {
+    // `PERDURA_SIM_LOG=openraft=debug,perdura_raft=debug`: the cluster's own logs, for
+    // following a failing seed (off by default: thousands of lines per seed).
+    if let Ok(filter) = std::env::var("PERDURA_SIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let seeds = match parse_seeds(args) {
         Ok(seeds) => seeds,
         Err(e) => {
