@@ -8,6 +8,7 @@ use crate::shard::index::{OutboxEntry, TimerEntry, outbox_entries, ready_tasks, 
 use crate::shard::limits::EngineLimits;
 use crate::shard::mutable_state::{CurrentRun, MutableState};
 use crate::shard::outbox::OutboxMessage;
+use crate::shard::time::MAX_CLOCK_MS;
 use crate::shard::txn::{Staged, Txn};
 use crate::shard::{
     ack_message, activity_heartbeat, activity_task_canceled, activity_task_completed,
@@ -108,7 +109,10 @@ impl ShardState {
     /// Applies one replicated command. The reply is always `Some`. A rejected command (an `Err`
     /// reply with empty `changes`) changed nothing but the clock.
     pub fn apply(&mut self, command: ShardCommand) -> Applied {
-        let now_ms = command.now_ms.max(self.clock_ms);
+        // Never backwards, and never past the last protobuf timestamp, so that the clock plus
+        // any duration the engine computes with (capped at `MAX_DURATION_MS`) cannot overflow
+        // whatever time a faulty leader stamped.
+        let now_ms = command.now_ms.min(MAX_CLOCK_MS).max(self.clock_ms);
         self.clock_ms = now_ms;
         let rejected = |rejection| Applied {
             reply: Some(Err(rejection)),

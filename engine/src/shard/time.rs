@@ -6,6 +6,11 @@ use prost_wkt_types::{Duration, Timestamp};
 /// duration to a time never overflows.
 pub(crate) const MAX_DURATION_MS: i64 = 100 * 365 * 24 * 3_600_000;
 
+/// The latest time the engine's clock reaches: 9999-12-31T23:59:59.999Z, the last valid
+/// protobuf `Timestamp`. Command times past it are clamped, so `clock + MAX_DURATION_MS`
+/// sums never overflow.
+pub(crate) const MAX_CLOCK_MS: i64 = 253_402_300_799_999;
+
 /// Milliseconds of an optional protobuf duration: `None` ⇒ 0, negative ⇒ `Err`, capped at
 /// [`MAX_DURATION_MS`]. Sub-millisecond remainders are rounded up so a positive duration never
 /// becomes 0.

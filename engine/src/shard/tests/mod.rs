@@ -9,6 +9,7 @@ mod closed_notice;
 mod continue_as_new;
 mod cron;
 mod external;
+mod hostile;
 mod properties;
 mod property;
 mod signal_with_start;

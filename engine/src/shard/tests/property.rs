@@ -201,8 +201,13 @@ pub(super) struct Driver {
 
 impl Driver {
     pub(super) fn new() -> Driver {
+        Driver::with_state(ShardState::new())
+    }
+
+    /// A driver over `state` (e.g. one with small limits).
+    pub(super) fn with_state(state: ShardState) -> Driver {
         Driver {
-            h: Harness::new(),
+            h: Harness::with_state(state),
             log: Vec::new(),
             workflow_tokens: Vec::new(),
             activity_tokens: Vec::new(),
@@ -211,7 +216,7 @@ impl Driver {
         }
     }
 
-    fn run(&mut self, now_ms: i64, kind: ShardCommandKind) -> Applied {
+    pub(super) fn run(&mut self, now_ms: i64, kind: ShardCommandKind) -> Applied {
         self.log.push(ShardCommand {
             now_ms,
             kind: kind.clone(),
