@@ -147,7 +147,9 @@ pub(crate) fn client_wait<T>(request: &Request<T>) -> Duration {
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)
-        .map_or(crate::limits::LONG_POLL, |d| d + Duration::from_secs(1))
+        .map_or(crate::limits::LONG_POLL, |d| {
+            d.saturating_add(Duration::from_secs(1))
+        })
 }
 
 pub(crate) fn long_poll_wait<T>(request: &Request<T>) -> Duration {
@@ -162,8 +164,17 @@ pub(crate) fn long_poll_wait<T>(request: &Request<T>) -> Duration {
     })
 }
 
+/// A `grpc-timeout` header value. The gRPC spec allows at most 8 digits; a longer or
+/// otherwise malformed value is ignored (no client deadline), as tonic's own timeout layer
+/// ignores it — it reaches us unchanged, and `u64::MAX` hours must not overflow.
 fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if !value.is_ascii() {
+        return None;
+    }
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let n: u64 = digits.parse().ok()?;
     Some(match unit {
         "H" => Duration::from_secs(n * 3600),
@@ -462,5 +473,35 @@ mod tests {
         );
         assert_eq!(parse_grpc_timeout("x"), None);
         assert_eq!(parse_grpc_timeout(""), None);
+    }
+
+    /// Found by the gRPC storm (node/tests/grpc_storm): a query with `grpc-timeout:
+    /// 18446744073709551615S` panicked the handler (`d + 1 s` overflowed), and `999…H`
+    /// overflowed `n * 3600` in debug builds.
+    #[test]
+    fn grpc_timeout_header_past_eight_digits_is_ignored_not_a_panic() {
+        for value in [
+            "18446744073709551615S",
+            "99999999999999H",
+            "123456789m",
+            "+5S",
+            "-5S",
+        ] {
+            assert_eq!(parse_grpc_timeout(value), None, "{value}");
+            let mut request = Request::new(());
+            request
+                .metadata_mut()
+                .insert("grpc-timeout", value.parse().expect("ascii"));
+            assert_eq!(client_wait(&request), crate::limits::LONG_POLL, "{value}");
+            assert_eq!(
+                long_poll_wait(&request),
+                crate::limits::LONG_POLL,
+                "{value}"
+            );
+        }
+        assert_eq!(
+            parse_grpc_timeout("99999999H"),
+            Some(Duration::from_secs(99_999_999 * 3_600))
+        );
     }
 }

@@ -228,6 +228,12 @@ impl QueryRelay {
         if self.is_mine(id) {
             return Ok(self.registry.answer(id, execution, kind, answer));
         }
+        // The origin comes from a task token, which a client can forge: a node that is not in
+        // the cluster holds no query, so nobody waits for this answer (and a retry would not
+        // find one either).
+        if !self.transport().peers().contains(&id.origin) {
+            return Ok(false);
+        }
         let request = RelayRequest::Answer {
             id,
             execution: execution.clone(),

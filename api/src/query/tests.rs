@@ -277,3 +277,28 @@ async fn a_direct_winner_that_cannot_hand_the_task_out_gives_it_back_to_every_no
     let (again, _) = poll_direct(&nodes[1]).await.expect("claimed again");
     assert_eq!(again.generation, hint.generation + 1);
 }
+
+/// Found by the gRPC storm (node/tests/grpc_storm): RespondQueryTaskCompleted with a forged
+/// token naming a node that is not in the cluster answered UNAVAILABLE ("retry"), which an SDK
+/// would retry forever. Nobody waits for that answer: it is not delivered (NOT_FOUND).
+#[tokio::test]
+async fn an_answer_for_a_node_outside_the_cluster_is_not_delivered_and_not_retried() {
+    let (_net, nodes) = cluster(2);
+    for origin in [3, 99, u64::MAX] {
+        let id = QueryId { origin, number: 1 };
+        let delivered = nodes[0]
+            .relay
+            .answer(id, &execution(), ClaimKind::Direct, answered("forged"))
+            .await;
+        assert_eq!(delivered, Ok(false), "origin {origin}");
+    }
+    let single = QueryRelay::new(QueryRegistry::new(1), QueryHints::new(Matching::new()));
+    let id = QueryId {
+        origin: 7,
+        number: -3,
+    };
+    let delivered = single
+        .answer(id, &execution(), ClaimKind::Direct, answered("forged"))
+        .await;
+    assert_eq!(delivered, Ok(false));
+}
