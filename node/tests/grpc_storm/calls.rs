@@ -141,6 +141,8 @@ pub enum Call {
         method: u8,
         body: Vec<u8>,
     },
+    /// A well-formed request with a few bytes changed, as a raw body.
+    Mutated(crate::mutated::Mutation),
     /// A describe with a `grpc-timeout` header no client library would send.
     BadTimeoutHeader {
         method: u8,
@@ -231,6 +233,7 @@ pub fn call() -> impl Strategy<Value = Call> {
         1 => (namespace(), name()).prop_map(|(namespace, sticky)| Call::ShutdownWorker { namespace, sticky }),
         3 => (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..200)).prop_map(|(method, body)| Call::Raw { method, body }),
         1 => (any::<u8>(), header()).prop_map(|(method, header)| Call::BadTimeoutHeader { method, header }),
+        3 => crate::mutated::mutation().prop_map(Call::Mutated),
     ]
 }
 
@@ -757,6 +760,18 @@ impl Storm {
                 waits = true;
                 let method = raw::METHODS[usize::from(*method) % raw::METHODS.len()];
                 raw::call(self.channel.clone(), method, body.clone(), SHORT_WAIT)
+                    .await
+                    .map(|_| ())
+            }
+            Call::Mutated(mutation) => {
+                raw_call = true;
+                waits = true;
+                let token = self.seen_task_token(&TokenBytes::Seen {
+                    pick: mutation.seed,
+                    flip: None,
+                });
+                let (method, body) = crate::mutated::body(mutation, token);
+                raw::call(self.channel.clone(), method, body, SHORT_WAIT)
                     .await
                     .map(|_| ())
             }

@@ -1,6 +1,6 @@
 //! Bad input at the edge: a storm of random and malformed requests against the real `perdura`
-//! binary over real gRPC, for every WorkflowService RPC the SDKs use, plus raw random bytes as
-//! request bodies and `grpc-timeout` headers no client library would send.
+//! binary over real gRPC, for every WorkflowService RPC the SDKs use, plus raw random bytes and
+//! bit-flipped well-formed requests as request bodies and `grpc-timeout` headers no client library would send.
 //!
 //! Properties:
 //! * every answer is OK or a deliberate status (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
@@ -19,6 +19,7 @@ mod common;
 
 mod calls;
 mod input;
+mod mutated;
 mod raw;
 mod workflow;
 
