@@ -321,3 +321,83 @@ async fn joined_node_restart_scenario() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_initial_member_restarts_while_a_node_that_joined_later_leads_the_meta_group() {
+    tokio::spawn(initial_member_restart_scenario())
+        .await
+        .expect("scenario");
+}
+
+/// Found by the chaos campaign (5 nodes, seed 201): members of `--initial-cluster` restarted
+/// while a node that had joined later led the meta group, knew only the initial members'
+/// addresses, could not reach the leader for their start-up read barrier and gave up.
+async fn initial_member_restart_scenario() {
+    let mut listeners = BTreeMap::new();
+    let mut addrs = BTreeMap::new();
+    for node in 1..=3u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        addrs.insert(node, listener.local_addr().expect("addr").to_string());
+        listeners.insert(node, listener);
+    }
+    let dirs: BTreeMap<u64, tempfile::TempDir> = (1..=4)
+        .map(|n| (n, tempfile::tempdir().expect("tempdir")))
+        .collect();
+    let mut opening = Vec::new();
+    for (node, listener) in listeners {
+        let dir = dirs[&node].path().to_path_buf();
+        let addrs = addrs.clone();
+        opening.push(tokio::spawn(async move {
+            (node, open(node, &dir, &addrs, listener).await)
+        }));
+    }
+    let mut nodes = BTreeMap::new();
+    for task in opening {
+        let (node, raft) = task.await.expect("open task");
+        nodes.insert(node, raft);
+    }
+    seed::seed_initial_nodes(&nodes[&1]).await.expect("seed");
+    let admin = Membership::new(nodes[&1].clone());
+    let node4 = join(4, dirs[&4].path(), &addrs[&2])
+        .await
+        .expect("node 4 joins");
+    admin
+        .add_node(
+            4,
+            node4.peer_addr().expect("addr").to_string(),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("add node 4");
+    nodes.insert(4, node4.clone());
+
+    // Node 4 leads the meta group.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node4.leader_of(GroupId::META) != Some(4) {
+        assert!(Instant::now() < deadline, "node 4 never led the meta group");
+        if let Some(leader) = node4.leader_of(GroupId::META) {
+            let _ = nodes[&leader]
+                .raft(GroupId::META)
+                .expect("meta")
+                .trigger()
+                .transfer_leader(4)
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // Node 1 restarts with its `--initial-cluster` (nodes 1–3 only): it must reach node 4.
+    let node1 = nodes.remove(&1).expect("node 1");
+    node1.shutdown().await;
+    drop(node1);
+    drop(admin);
+    let listener = TcpListener::bind(addrs[&1].as_str())
+        .await
+        .expect("node 1's address again");
+    let node1 = open(1, dirs[&1].path(), &addrs, listener).await;
+    start_workflows(&node1, "restarted", 3).await;
+    node1.shutdown().await;
+    for node in nodes.values() {
+        node.shutdown().await;
+    }
+}

@@ -223,12 +223,10 @@ impl NodeProcess {
         let addr = self.config.grpc_addr();
         let deadline = Instant::now() + timeout;
         loop {
-            let attempt = tokio::time::timeout(
-                Duration::from_millis(500),
-                tokio::net::TcpStream::connect(addr),
-            )
-            .await;
-            if matches!(attempt, Ok(Ok(_))) {
+            // The client port accepts connections before the node has joined (it is bound
+            // first); only the health check's SERVING means the node serves. A rolling restart
+            // that moved on at the first TCP connect took down more than f nodes at once.
+            if serving(addr).await {
                 return Ok(());
             }
             if Instant::now() >= deadline || !self.is_running() {
@@ -328,4 +326,29 @@ pub fn find_libfaketime() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| Some(PathBuf::from(DEFAULT_LIBFAKETIME)))
         .filter(|path| path.exists())
+}
+
+/// Whether the node at `addr` answers its gRPC health check with SERVING within a second.
+async fn serving(addr: SocketAddr) -> bool {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let check = async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect_timeout(Duration::from_millis(500))
+            .connect()
+            .await
+            .ok()?;
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .ok()?;
+        Some(answer.into_inner().status == ServingStatus::Serving as i32)
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), check).await,
+        Ok(Some(true))
+    )
 }

@@ -325,10 +325,12 @@ async fn join(
         if let Some(detail) = mismatches.borrow_and_update().clone() {
             return Err(RaftError::ClusterMismatch(detail));
         }
+        learn_registered_peers(meta, config.node_id, &cluster.transport);
         if Instant::now() >= deadline {
             return Err(RaftError::Transport(format!(
-                "node {} could not join within {:?}: is a majority of the initial cluster {:?} \
-                 up and reachable?",
+                "node {} could not join within {:?}: is a majority of the cluster up and \
+                 reachable (the initial cluster {:?}, or on a restart the meta group's current \
+                 voters)?",
                 config.node_id, tuning.startup_timeout, config.initial_cluster
             )));
         }
@@ -370,6 +372,27 @@ async fn join(
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = mismatches.changed() => {}
         }
+    }
+}
+
+/// Gives the transport the peer address of every registered member the meta replica knows so
+/// far. On a restart after membership changes the members that joined later are in the node
+/// registry only, not in `--initial-cluster`, and the meta leader may be one of them: without
+/// their addresses the read barrier below could never reach it (found by the chaos campaign, 5
+/// nodes, seed 201: initial members restarting under a joined leader gave up after 30 s). The
+/// registry is re-read on every pass, as the meta log catches up.
+fn learn_registered_peers(meta: &Group, node_id: u64, transport: &GrpcTransport) {
+    let members: Vec<(u64, String)> = meta.read_state(|state| match state {
+        GroupState::Meta(m) => m
+            .node_registry
+            .members()
+            .filter(|n| n.id != node_id && !n.peer_addr.is_empty())
+            .map(|n| (n.id, n.peer_addr.clone()))
+            .collect(),
+        GroupState::Shard(_) => Vec::new(),
+    });
+    for (node, addr) in members {
+        transport.set_peer_addr(node, addr);
     }
 }
 
