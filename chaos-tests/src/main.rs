@@ -7,6 +7,8 @@
 //! * `perdura-chaos sim …` runs the deterministic simulation (`sim::cli`).
 //! * `perdura-chaos workload | final-read` run the gRPC workload / final read stand-alone.
 //! * `perdura-chaos results <run dir>…` tabulates a campaign (RESULTS.md).
+//! * `perdura-chaos lazyfs mount|clear-cache|sync|held` serves or commands our lazyfs
+//!   (`lazyfs::cli`).
 
 use clap::{Args, Parser, Subcommand};
 use perdura_chaos::checker::{CheckConfig, CheckSummary, check_all};
@@ -43,6 +45,8 @@ enum Command {
     FinalRead(workload_cmd::FinalReadArgs),
     /// Tabulate a campaign: fault types × runs × operations × violations, per invariant, per run.
     Results(results_cmd::ResultsArgs),
+    /// Our lazyfs: a FUSE mount that loses un-fsynced writes on command.
+    Lazyfs(perdura_chaos::lazyfs::cli::LazyFsArgs),
 }
 
 mod results_cmd;
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Workload(args) => workload_cmd::workload(args),
         Command::FinalRead(args) => workload_cmd::final_read(args),
         Command::Results(args) => results_cmd::results(args),
+        Command::Lazyfs(args) => perdura_chaos::lazyfs::cli::main(args),
         Command::Check(args) => {
             let printed = check(&args).and_then(|summary| {
                 if args.json {
