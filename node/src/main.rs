@@ -41,6 +41,9 @@ fn main() -> anyhow::Result<()> {
         Launch::Node(config) => config.log_level.clone(),
     };
     serve::init_logging(&log_level);
+    // A failed log write or fsync ends the server at once (fail-stop, see
+    // perdura_storage::fail_stop): it must never serve on from a state it could not persist.
+    perdura_storage::fail_stop::exit_on_disk_failure();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

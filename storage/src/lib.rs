@@ -36,10 +36,14 @@
 //! * **The simulation's disk keeps the same promises.** [`MemoryDisk`] (chosen at open through
 //!   [`StorageBackend`]) makes a write durable only when it or a later write is synced, and a
 //!   crash drops the rest — so the simulation can lose exactly what a power loss loses.
+//! * **A failed log write or fsync stops the node.** The writer never retries and never
+//!   acknowledges it; with [`fail_stop::exit_on_disk_failure`] installed (the server does) the
+//!   process exits at once (fail-stop, see [`fail_stop`]).
 //! * **Corrupt data is an error, never a panic**: every decoder returns [`StorageError::Corrupt`].
 
 pub mod db;
 pub mod error;
+pub mod fail_stop;
 pub mod keys;
 pub mod log_writer;
 pub mod memory;

@@ -13,9 +13,12 @@
 //!   thread and deterministic. The promises above hold unchanged.
 //! * After a failed write the writer is *poisoned*: it fails every later request. An fsync error
 //!   leaves the page cache state unknown, so retrying could report data durable that is not.
+//! * The first failed write runs the writer's [`DiskFailureAction`] (by default the process-wide
+//!   one of [`crate::fail_stop`]: the server exits) before any callback of the failed batch.
 
 use crate::db::{Batch, Db};
 use crate::error::StorageError;
+use crate::fail_stop::{self, DiskFailureAction};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -89,7 +92,13 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// Starts the writer thread over `db` (none over an in-memory database: see the module docs).
+    /// A failed write runs the process-wide [`DiskFailureAction`], if one is installed.
     pub fn start(db: Arc<Db>) -> LogWriter {
+        LogWriter::start_with(db, fail_stop::process_action())
+    }
+
+    /// [`LogWriter::start`] with this writer's own action on a failed write.
+    pub fn start_with(db: Arc<Db>, on_failure: Option<DiskFailureAction>) -> LogWriter {
         let stats = Arc::new(LogWriterStats::default());
         if db.is_memory() {
             return LogWriter {
@@ -97,6 +106,7 @@ impl LogWriter {
                 inline: Some(InlineWriter {
                     db: Mutex::new(Some(db)),
                     poisoned: AtomicBool::new(false),
+                    on_failure,
                 }),
                 thread: Mutex::new(None),
                 stats,
@@ -106,7 +116,7 @@ impl LogWriter {
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("perdura-log-writer".into())
-            .spawn(move || run(db, rx, thread_stats))
+            .spawn(move || run(db, rx, thread_stats, on_failure))
             .expect("spawning the log writer thread");
         LogWriter {
             tx: Mutex::new(Some(tx)),
@@ -182,6 +192,7 @@ struct InlineWriter {
     /// `None` once shut down.
     db: Mutex<Option<Arc<Db>>>,
     poisoned: AtomicBool,
+    on_failure: Option<DiskFailureAction>,
 }
 
 impl InlineWriter {
@@ -201,18 +212,29 @@ impl InlineWriter {
         let result = if self.poisoned.load(Ordering::Acquire) {
             Err(StorageError::WriterClosed)
         } else {
-            db.write(&batch, true)
+            let result = db.write(&batch, true);
+            if let Err(error) = &result {
+                self.poisoned.store(true, Ordering::Release);
+                if let Some(action) = &self.on_failure {
+                    action(error);
+                }
+            }
+            result
         };
-        match &result {
-            Ok(()) => stats.record(1, entries),
-            Err(_) => self.poisoned.store(true, Ordering::Release),
+        if result.is_ok() {
+            stats.record(1, entries);
         }
         done(result);
         Ok(())
     }
 }
 
-fn run(db: Arc<Db>, rx: Receiver<Request>, stats: Arc<LogWriterStats>) {
+fn run(
+    db: Arc<Db>,
+    rx: Receiver<Request>,
+    stats: Arc<LogWriterStats>,
+    on_failure: Option<DiskFailureAction>,
+) {
     let poisoned = AtomicBool::new(false);
     while let Ok(first) = rx.recv() {
         let mut requests = vec![first];
@@ -233,14 +255,19 @@ fn run(db: Arc<Db>, rx: Receiver<Request>, stats: Arc<LogWriterStats>) {
         let result = if poisoned.load(Ordering::Relaxed) {
             Err(StorageError::WriterClosed)
         } else {
-            db.write_all(&batches, true)
-        };
-        match &result {
-            Ok(()) => stats.record(dones.len() as u64, entries),
-            Err(e) => {
+            let result = db.write_all(&batches, true);
+            if let Err(e) = &result {
                 tracing::error!(error = %e, "log write failed; refusing further writes");
                 poisoned.store(true, Ordering::Relaxed);
+                // Before any callback: nothing acts on the state the disk refused.
+                if let Some(action) = &on_failure {
+                    action(e);
+                }
             }
+            result
+        };
+        if result.is_ok() {
+            stats.record(dones.len() as u64, entries);
         }
         for done in dones {
             done(match &result {
