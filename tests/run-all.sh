@@ -112,7 +112,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
 phase_deps() {
   # ccache: tools/cc and tools/cxx (.cargo/config.toml) compile the bundled RocksDB through it when present.
   # nftables, iproute2, faketime: the chaos phase (network namespaces, nft partitions, clock skew).
-  local pkgs=(libclang1-14 libclang-common-14-dev ccache nftables iproute2 faketime) missing=()
+  # strace: the fsync-error fault and chaos-tests/tests/fsync_error_node.rs (EIO injected into fsync).
+  local pkgs=(libclang1-14 libclang-common-14-dev ccache nftables iproute2 faketime strace) missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"

@@ -22,7 +22,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Comma list of kill, pause, partition, isolate, isolate-leader, loss, delay, skew, strobe,
-    /// membership, split, rolling-restart; `all`; `none`.
+    /// membership, split, rolling-restart, lose-unsynced, fsync-error; `all`; `none`.
     #[arg(long, default_value = "kill,pause,partition,loss")]
     pub faults: String,
     /// Output directory (history.jsonl, final-read.json, summary.json, repro.txt, node logs).
@@ -173,6 +173,9 @@ pub fn run_command(args: RunArgs) -> ExitCode {
 }
 
 pub fn cleanup_command(args: CleanupArgs) -> ExitCode {
+    for mount in crate::lazyfs::unmount_dead_mounts() {
+        println!("detached the dead lazyfs mount {}", mount.display());
+    }
     let removed = net::cleanup(args.net_id);
     if removed.is_empty() {
         println!("nothing to clean up");

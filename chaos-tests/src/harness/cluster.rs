@@ -6,6 +6,7 @@
 //! a joined node enters it); every node process and namespace is gone once the cluster is
 //! dropped (node handles kill on drop, then the network tears down).
 
+use super::disk::DiskFaults;
 use super::exec::ExecError;
 use super::net::Network;
 use super::node::{Membership, NodeConfig, NodeError, NodeProcess};
@@ -30,6 +31,8 @@ pub enum ClusterError {
     NotConverged { seconds: u64, why: String },
     #[error("node {0} is not a member")]
     UnknownNode(NodeId),
+    #[error("this host cannot run the requested disk faults: {0}")]
+    DiskFaults(String),
 }
 
 /// What every node of a run shares.
@@ -40,6 +43,8 @@ pub struct ClusterConfig {
     pub dir: PathBuf,
     pub groups: u32,
     pub libfaketime: Option<PathBuf>,
+    /// The disk faults the run uses (lazyfs data dirs, strace).
+    pub disk_faults: DiskFaults,
 }
 
 pub struct Cluster {
@@ -55,6 +60,10 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 impl Cluster {
     /// Creates the network and the node handles (not started) of an `n`-node cluster.
     pub fn create(config: ClusterConfig, net_id: u8, n: u64) -> Result<Cluster, ClusterError> {
+        config
+            .disk_faults
+            .check()
+            .map_err(ClusterError::DiskFaults)?;
         let ids: Vec<NodeId> = (1..=n).map(NodeId).collect();
         let net = Network::create(net_id, &ids)?;
         let initial = ids
@@ -84,6 +93,7 @@ impl Cluster {
             groups: self.config.groups,
             membership,
             libfaketime: self.config.libfaketime.clone(),
+            lazyfs: self.config.disk_faults.lazyfs,
         }
     }
 
@@ -245,6 +255,7 @@ impl Cluster {
     pub async fn heal_all(&mut self, timeout: Duration) -> Result<(), ClusterError> {
         self.net.heal()?;
         for node in self.nodes.values_mut() {
+            node.heal_fsync_errors();
             node.resume();
             node.set_clock_offset(0)?;
         }

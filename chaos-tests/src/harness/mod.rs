@@ -8,7 +8,8 @@
 //! * [`net_lock`] — which live harness owns a net id (cleanup leaves it alone).
 //! * [`grudge`] — partition shapes (isolate, halves, one-way, bridge, majorities ring).
 //! * [`node`] — one server process in its namespace: start, SIGKILL, SIGSTOP/SIGCONT, SIGTERM,
-//!   libfaketime clock offset.
+//!   libfaketime clock offset, disk faults.
+//! * [`disk`] — a node's disk faults: its data dir on its own lazyfs, fsync errors by strace.
 //! * [`cluster`] — the members, the network and the `perdura cluster` admin actions.
 //! * [`status`] — `perdura cluster status --json`: leaders and convergence.
 //! * [`clock`] — the harness clock and the shared history recorder.
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod delay;
+pub mod disk;
 pub mod exec;
 pub mod final_read;
 pub mod grpc_workload;

@@ -12,7 +12,9 @@
 use super::clock::SharedRecorder;
 use super::cluster::Cluster;
 use super::delay::{self, DelayProxy, DelaySpec};
+use super::disk::DiskFaults;
 use super::grudge::{self, Grudge, PartitionShape};
+use super::node::{NodeError, NodeProcess};
 use super::workload::Targets;
 use crate::history::{FaultKind, NemesisAction, NemesisOp, Op, OpCompletion, RecorderError};
 use crate::ids::{NodeId, ProcessId};
@@ -57,10 +59,16 @@ pub enum FaultSpec {
     Split,
     /// Restart every node in turn (SIGTERM, start, ready).
     RollingRestart,
+    /// Power loss of one node: SIGKILL, drop every byte it did not fsync (its data dir is on
+    /// its own lazyfs), restart at heal.
+    LoseUnsynced,
+    /// Every fsync/fdatasync of one node fails with EIO (strace) for the hold; a node that
+    /// stopped (fail-stop) is restarted at heal.
+    FsyncError,
 }
 
 impl FaultSpec {
-    pub const ALL: [FaultSpec; 12] = [
+    pub const ALL: [FaultSpec; 14] = [
         FaultSpec::Kill,
         FaultSpec::Pause,
         FaultSpec::Partition,
@@ -73,6 +81,8 @@ impl FaultSpec {
         FaultSpec::Membership,
         FaultSpec::Split,
         FaultSpec::RollingRestart,
+        FaultSpec::LoseUnsynced,
+        FaultSpec::FsyncError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +99,8 @@ impl FaultSpec {
             FaultSpec::Membership => "membership",
             FaultSpec::Split => "split",
             FaultSpec::RollingRestart => "rolling-restart",
+            FaultSpec::LoseUnsynced => "lose-unsynced",
+            FaultSpec::FsyncError => "fsync-error",
         }
     }
 
@@ -106,12 +118,22 @@ impl FaultSpec {
             FaultSpec::Membership => FaultKind::MembershipChange,
             FaultSpec::Split => FaultKind::GroupSplit,
             FaultSpec::RollingRestart => FaultKind::RollingRestart,
+            FaultSpec::LoseUnsynced => FaultKind::LoseUnsyncedWrites,
+            FaultSpec::FsyncError => FaultKind::FsyncError,
         }
     }
 
     /// Whether the servers must run under libfaketime for this fault.
     pub fn needs_faketime(self) -> bool {
         matches!(self, FaultSpec::Skew | FaultSpec::Strobe)
+    }
+}
+
+/// What the nodes of a run with `faults` need from their disks.
+pub fn disk_faults(faults: &[FaultSpec]) -> DiskFaults {
+    DiskFaults {
+        lazyfs: faults.contains(&FaultSpec::LoseUnsynced),
+        fsync_errors: faults.contains(&FaultSpec::FsyncError),
     }
 }
 
@@ -123,7 +145,7 @@ impl fmt::Display for FaultSpec {
 
 #[derive(Debug, Error)]
 #[error(
-    "unknown fault {0:?} (known: kill, pause, partition, isolate, isolate-leader, loss, delay, skew, strobe, membership, split, rolling-restart, all)"
+    "unknown fault {0:?} (known: kill, pause, partition, isolate, isolate-leader, loss, delay, skew, strobe, membership, split, rolling-restart, lose-unsynced, fsync-error, all)"
 )]
 pub struct UnknownFault(pub String);
 
@@ -135,6 +157,8 @@ impl FromStr for FaultSpec {
             "leader" => "isolate-leader",
             "clock" => "skew",
             "packet-loss" => "loss",
+            "power-loss" | "lazyfs" => "lose-unsynced",
+            "fsync" => "fsync-error",
             other => other,
         };
         FaultSpec::ALL
@@ -291,6 +315,10 @@ enum Active {
     Loss(Vec<NodeId>),
     Clock(NodeId),
     Delay(DelayProxy),
+    /// Killed and its unsynced writes dropped: heal restarts it.
+    PowerLost(NodeId),
+    /// strace injects EIO into its fsyncs: heal detaches it and restarts the node if it stopped.
+    FsyncFailing(NodeId),
 }
 
 pub struct Nemesis {
@@ -366,13 +394,10 @@ impl Nemesis {
         let heal_outcome = if matches!(active, Active::Nothing) {
             None
         } else {
-            let (_, outcome) = self
-                .record(NemesisAction::Heal, kind, &nodes, async {
-                    let outcome = self.heal(active).await;
-                    ((), outcome)
-                })
+            let (note, outcome) = self
+                .record(NemesisAction::Heal, kind, &nodes, self.heal_noted(active))
                 .await?;
-            Some(outcome)
+            Some((outcome, note))
         };
         self.log.push(EpisodeLog {
             at_ms: episode.at.as_millis() as u64,
@@ -380,7 +405,12 @@ impl Nemesis {
             detail,
             nodes: nodes.iter().map(|n| n.0).collect(),
             inject: describe(&inject_outcome),
-            heal: heal_outcome.as_ref().map_or("-".to_owned(), describe),
+            heal: heal_outcome
+                .as_ref()
+                .map_or("-".to_owned(), |(outcome, note)| match note {
+                    Some(note) => format!("{} ({note})", describe(outcome)),
+                    None => describe(outcome),
+                }),
         });
         Ok(())
     }
@@ -527,6 +557,25 @@ impl Nemesis {
                 )
             }
             FaultSpec::RollingRestart => (Vec::new(), "rolling restart".into(), None),
+            FaultSpec::LoseUnsynced => (
+                vec![one],
+                format!(
+                    "power loss of node {}: kill -9, drop its unsynced writes",
+                    one.0
+                ),
+                Some(Plan::LoseUnsynced(one)),
+            ),
+            FaultSpec::FsyncError => {
+                let from_call = rng.random_range(1..=3u32);
+                (
+                    vec![one],
+                    format!(
+                        "EIO on fsync/fdatasync of node {} from call {from_call} per thread",
+                        one.0
+                    ),
+                    Some(Plan::FsyncError(one, from_call)),
+                )
+            }
         }
     }
 
@@ -545,6 +594,45 @@ impl Nemesis {
                         )
                     }
                 }
+                Err(e) => (Active::Nothing, StepOutcome::Skipped(e.to_string())),
+            },
+            Plan::LoseUnsynced(node) => match cluster.node(node) {
+                Ok(process) => {
+                    if !process.is_running() {
+                        return (
+                            Active::Nothing,
+                            StepOutcome::Skipped(format!("node {} not running", node.0)),
+                        );
+                    }
+                    process.kill();
+                    match process.lose_unsynced() {
+                        Ok(dropped) => {
+                            println!(
+                                "  power loss of node {}: dropped {} unsynced bytes in {} files",
+                                node.0, dropped.bytes, dropped.files
+                            );
+                            (Active::PowerLost(node), StepOutcome::Installed)
+                        }
+                        Err(e) => (
+                            Active::PowerLost(node),
+                            StepOutcome::Indeterminate(e.to_string()),
+                        ),
+                    }
+                }
+                Err(e) => (Active::Nothing, StepOutcome::Skipped(e.to_string())),
+            },
+            Plan::FsyncError(node, from_call) => match cluster.node(node) {
+                Ok(process) => match process.inject_fsync_errors(from_call) {
+                    Ok(()) => (Active::FsyncFailing(node), StepOutcome::Installed),
+                    Err(NodeError::NotRunning(_)) => (
+                        Active::Nothing,
+                        StepOutcome::Skipped(format!("node {} not running", node.0)),
+                    ),
+                    Err(e) => (
+                        Active::FsyncFailing(node),
+                        StepOutcome::Indeterminate(e.to_string()),
+                    ),
+                },
                 Err(e) => (Active::Nothing, StepOutcome::Skipped(e.to_string())),
             },
             Plan::Pause(node) => match cluster.node(node) {
@@ -619,17 +707,32 @@ impl Nemesis {
     }
 
     async fn heal(&self, active: Active) -> StepOutcome {
+        self.heal_noted(active).await.1
+    }
+
+    /// Heals `active`; the outcome and, for disk faults, what the node did (for the log).
+    async fn heal_noted(&self, active: Active) -> (Option<String>, StepOutcome) {
         let mut cluster = self.cluster.lock().await;
+        let mut note = None;
         let result = match active {
             Active::Nothing | Active::Settled => Ok(()),
-            Active::Killed(node) => match cluster.node(node) {
-                Ok(process) => match process.start() {
-                    Ok(()) => process
-                        .wait_ready(Duration::from_secs(30))
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                },
+            Active::Killed(node) | Active::PowerLost(node) => match cluster.node(node) {
+                Ok(process) => restart(process).await,
+                Err(e) => Err(e.to_string()),
+            },
+            Active::FsyncFailing(node) => match cluster.node(node) {
+                Ok(process) => {
+                    process.heal_fsync_errors();
+                    // A node that hit the EIO is exiting (fail-stop); let it finish.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if process.is_running() {
+                        note = Some("kept running: no fsync failed, or it survived".to_owned());
+                        Ok(())
+                    } else {
+                        note = Some("had stopped (fail-stop): restarted".to_owned());
+                        restart(process).await
+                    }
+                }
                 Err(e) => Err(e.to_string()),
             },
             Active::Paused(node) => {
@@ -659,10 +762,11 @@ impl Nemesis {
                 Err(e) => Err(e.to_string()),
             },
         };
-        match result {
+        let outcome = match result {
             Ok(()) => StepOutcome::Installed,
             Err(why) => StepOutcome::Indeterminate(why),
-        }
+        };
+        (note, outcome)
     }
 
     /// Restarts every member in turn; each restart is one inject/heal pair.
@@ -721,6 +825,9 @@ impl Nemesis {
 
 enum Plan {
     Kill(NodeId),
+    LoseUnsynced(NodeId),
+    /// The node and the per-thread fsync call from which on they fail.
+    FsyncError(NodeId, u32),
     Pause(NodeId),
     Grudge(Grudge),
     Loss(Vec<NodeId>, u8),
@@ -728,6 +835,15 @@ enum Plan {
     Clock(NodeId, i64),
     Replace(NodeId),
     Split(u32),
+}
+
+/// Starts a stopped node and waits until it accepts connections.
+async fn restart(process: &mut NodeProcess) -> Result<(), String> {
+    process.start().map_err(|e| e.to_string())?;
+    process
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A wall-clock offset in seconds: ±(1..=300), Jepsen's bump range scaled to a short run.
@@ -778,6 +894,22 @@ mod tests {
         );
         assert_eq!(parse_faults("all").unwrap().len(), FaultSpec::ALL.len());
         assert!(parse_faults("kill,meteor").is_err());
+        assert_eq!(
+            parse_faults("lose-unsynced,fsync-error,kill").unwrap(),
+            vec![
+                FaultSpec::Kill,
+                FaultSpec::LoseUnsynced,
+                FaultSpec::FsyncError
+            ]
+        );
+        assert_eq!(
+            disk_faults(&parse_faults("power-loss,fsync").unwrap()),
+            DiskFaults {
+                lazyfs: true,
+                fsync_errors: true
+            }
+        );
+        assert_eq!(disk_faults(&[FaultSpec::Kill]), DiskFaults::default());
     }
 
     #[test]
@@ -821,6 +953,8 @@ mod tests {
         assert_eq!(FaultSpec::Partition.kind().class(), FaultClass::NotHealed);
         assert_eq!(FaultSpec::Loss.kind().class(), FaultClass::NotHealed);
         assert_eq!(FaultSpec::Strobe.kind().class(), FaultClass::Tolerated);
+        assert_eq!(FaultSpec::LoseUnsynced.kind().class(), FaultClass::NodeDown);
+        assert_eq!(FaultSpec::FsyncError.kind().class(), FaultClass::NodeDown);
         for fault in FaultSpec::ALL {
             assert_ne!(fault.kind(), FaultKind::Unknown, "{fault}");
         }

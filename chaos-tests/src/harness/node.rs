@@ -1,14 +1,18 @@
 //! One `perdura server start` process inside its node's network namespace: spawned through
 //! `ip netns exec`, its data dir and log under the run's directory, killed with SIGKILL, paused
 //! with SIGSTOP/SIGCONT, stopped gracefully with SIGTERM, and (when clock faults are enabled)
-//! run under libfaketime whose offset file the harness rewrites at runtime.
+//! run under libfaketime whose offset file the harness rewrites at runtime. With disk faults its
+//! data dir is a lazyfs mount over `backing/` (power loss: [`NodeProcess::lose_unsynced`]) and
+//! strace can make its fsyncs fail ([`NodeProcess::inject_fsync_errors`]); see [`super::disk`].
 //!
 //! Invariants: at most one live process per node; the data dir survives kill and restart (only
 //! [`NodeProcess::wipe`] removes it); a paused process is resumed before it is killed or
 //! stopped, so nothing is left stopped; the process is killed when the handle is dropped.
 
+use super::disk::{DiskFaultError, NodeDisk};
 use super::exec::{ExecError, run_quietly};
 use crate::ids::NodeId;
+use crate::lazyfs::cache::CacheCounts;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -36,6 +40,13 @@ pub enum NodeError {
     Exec(#[from] ExecError),
     #[error("node {0} is already running")]
     AlreadyRunning(NodeId),
+    #[error("node {node}: {source}")]
+    Disk {
+        node: NodeId,
+        source: DiskFaultError,
+    },
+    #[error("node {0} is not running")]
+    NotRunning(NodeId),
     #[error("node {node} did not accept connections on {addr} within {seconds}s (log: {log})")]
     NotReady {
         node: NodeId,
@@ -67,6 +78,8 @@ pub struct NodeConfig {
     pub membership: Membership,
     /// The libfaketime library, when clock faults are enabled.
     pub libfaketime: Option<PathBuf>,
+    /// Put `data/` on a lazyfs mount over `backing/` (the `lose-unsynced` fault).
+    pub lazyfs: bool,
 }
 
 impl NodeConfig {
@@ -80,6 +93,11 @@ impl NodeConfig {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// Where the data dir's files really are when it is a lazyfs mount.
+    pub fn backing_dir(&self) -> PathBuf {
+        self.dir.join("backing")
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -123,6 +141,8 @@ pub struct NodeProcess {
     child: Option<Child>,
     paused: bool,
     starts: u32,
+    // Dropped after `Drop::drop` killed the process: strace detaches, then the mount goes.
+    disk: NodeDisk,
 }
 
 impl NodeProcess {
@@ -132,11 +152,22 @@ impl NodeProcess {
             move |source| NodeError::Io { node, what, source }
         };
         fs::create_dir_all(config.data_dir()).map_err(io("creating the data dir"))?;
+        let disk = if config.lazyfs {
+            NodeDisk::with_lazyfs(&config.backing_dir(), &config.data_dir()).map_err(|source| {
+                NodeError::Disk {
+                    node: config.node,
+                    source,
+                }
+            })?
+        } else {
+            NodeDisk::default()
+        };
         let process = NodeProcess {
             config,
             child: None,
             paused: false,
             starts: 0,
+            disk,
         };
         process.set_clock_offset(0)?;
         Ok(process)
@@ -290,6 +321,40 @@ impl NodeProcess {
             what: "writing the clock offset",
             source,
         })
+    }
+
+    /// Power loss of a dead node: drops every byte it wrote and did not fsync (its data dir must
+    /// be on lazyfs). What was dropped.
+    pub fn lose_unsynced(&mut self) -> Result<CacheCounts, NodeError> {
+        if self.is_running() {
+            return Err(NodeError::AlreadyRunning(self.id()));
+        }
+        // Requests the dead process left in flight are answered before the cache goes.
+        std::thread::sleep(Duration::from_millis(100));
+        self.disk.lose_unsynced().map_err(|source| NodeError::Disk {
+            node: self.id(),
+            source,
+        })
+    }
+
+    /// Makes every fsync/fdatasync of the running process fail with EIO, from the
+    /// `from_call`-th of each thread on, until [`NodeProcess::heal_fsync_errors`].
+    pub fn inject_fsync_errors(&mut self, from_call: u32) -> Result<(), NodeError> {
+        let pid = match self.pid() {
+            Some(pid) if self.is_running() => pid,
+            _ => return Err(NodeError::NotRunning(self.id())),
+        };
+        self.disk
+            .attach_fsync_errors(pid, from_call)
+            .map_err(|source| NodeError::Disk {
+                node: self.id(),
+                source,
+            })
+    }
+
+    /// Ends injected fsync errors; whether any were being injected.
+    pub fn heal_fsync_errors(&mut self) -> bool {
+        self.disk.detach_fsync_errors()
     }
 
     /// Removes the node's data dir (a node that will never come back).

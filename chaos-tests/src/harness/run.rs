@@ -241,6 +241,7 @@ pub async fn run_with(
         dir: config.out.clone(),
         groups: config.groups,
         libfaketime,
+        disk_faults: super::nemesis::disk_faults(&config.faults),
     };
     println!(
         "chaos run: {} nodes on 10.77.{net_id}.0/24, seed {}, {}s, faults [{}], out {}",

@@ -84,6 +84,36 @@ pub fn can_mount() -> Result<(), String> {
     Ok(())
 }
 
+/// Detaches every lazyfs mount whose filesystem process is gone (its mountpoint answers
+/// `ENOTCONN`), as a run killed without cleanup leaves them; live mounts of other runs are left
+/// alone. The mountpoints detached.
+pub fn unmount_dead_mounts() -> Vec<PathBuf> {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return Vec::new();
+    };
+    let mut detached = Vec::new();
+    for line in mounts.lines() {
+        let mut fields = line.split(' ');
+        let (Some(_source), Some(target), Some(fstype)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if fstype != "fuse.perdura-lazyfs" {
+            continue;
+        }
+        // /proc/mounts escapes blanks as octal (`\040`).
+        let path = PathBuf::from(target.replace("\\040", " "));
+        let dead = std::fs::metadata(&path)
+            .err()
+            .is_some_and(|e| e.raw_os_error() == Some(libc::ENOTCONN));
+        if dead && sys::lazy_unmount(&path).is_ok() {
+            detached.push(path);
+        }
+    }
+    detached
+}
+
 /// A lazyfs mounted by this process; unmounted when dropped.
 pub struct MountedLazyFs {
     mountpoint: PathBuf,
@@ -153,26 +183,31 @@ impl MountedLazyFs {
         self.session.as_ref().is_none_or(|s| s.guard.is_finished())
     }
 
-    /// Unmounts (unsynced writes are dropped, as in a power loss) and joins the session.
+    /// Unmounts (unsynced writes are dropped, as in a power loss) and joins the session. A mount
+    /// still in use is detached instead (`umount -l`) and reported as an error.
     pub fn unmount(mut self) -> Result<(), LazyFsError> {
+        self.end()
+    }
+
+    fn end(&mut self) -> Result<(), LazyFsError> {
         self._control.take();
-        match self.session.take() {
-            Some(session) => session
-                .umount_and_join()
-                .map_err(|source| LazyFsError::Unmount {
-                    path: self.mountpoint.clone(),
-                    source,
-                }),
-            None => Ok(()),
-        }
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        session.umount_and_join().map_err(|source| {
+            // Busy (a process still has files open there): detach it so nothing is left
+            // mounted; the session ends when its last user goes.
+            let _ = sys::lazy_unmount(&self.mountpoint);
+            LazyFsError::Unmount {
+                path: self.mountpoint.clone(),
+                source,
+            }
+        })
     }
 }
 
 impl Drop for MountedLazyFs {
     fn drop(&mut self) {
-        self._control.take();
-        if let Some(session) = self.session.take() {
-            let _ = session.umount_and_join();
-        }
+        let _ = self.end();
     }
 }
