@@ -231,22 +231,23 @@ async fn workers_on_every_node_get_each_task_once_through_a_leader_failover() {
     };
     for id in &ids {
         let events = cluster.history(survivors[1], id).await;
-        assert_eq!(
-            count(&events, EventType::WorkflowTaskStarted),
-            2,
-            "{id}: {events:?}"
+        // A workflow task may time out and be scheduled again: its poll was answered as the
+        // victim's worker stopped, or a starved worker answered late (CI under load). That is
+        // Temporal's behaviour, not a duplicate; a task started once and delivered twice is.
+        let timed_out = count(&events, EventType::WorkflowTaskTimedOut);
+        let started = count(&events, EventType::WorkflowTaskStarted);
+        assert_eq!(started, 2 + timed_out, "{id}: {events:?}");
+        assert!(timed_out <= 1, "{id}: {events:?}");
+        let delivered = workflow_tasks.get(id).copied().unwrap_or(0) as usize;
+        assert!(
+            delivered <= started && delivered + timed_out >= started,
+            "{id}: {delivered} workflow tasks delivered for {started} started: {events:?}"
         );
         assert_eq!(
             count(&events, EventType::ActivityTaskStarted),
             1,
             "{id}: {events:?}"
         );
-        assert_eq!(
-            count(&events, EventType::WorkflowTaskTimedOut),
-            0,
-            "{id}: {events:?}"
-        );
-        assert_eq!(workflow_tasks.get(id), Some(&2), "{id}");
         assert_eq!(activity_tasks.get(id), Some(&1), "{id}");
     }
     for id in &survivors {
