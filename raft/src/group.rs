@@ -91,7 +91,13 @@ impl Group {
         let log = GroupLogStore::new(id, ctx.db.clone(), ctx.writer.clone());
         let network = GroupNetworkFactory::new(id, ctx.transport.clone());
         let log_overlay = log.unflushed_overlay();
-        let raft = openraft::Raft::new(ctx.node_id, ctx.config.clone(), network, log, sm)
+        // openraft's tracing spans carry `cluster_name`: naming the group there lets a node's
+        // log (and the simulation's, where all nodes share one) tell the groups apart.
+        let config = Arc::new(openraft::Config {
+            cluster_name: format!("g{}", id.0),
+            ..(*ctx.config).clone()
+        });
+        let raft = openraft::Raft::new(ctx.node_id, config, network, log, sm)
             .await
             .map_err(|e| RaftError::Raft {
                 group: id,
