@@ -126,14 +126,12 @@ async fn wait_status(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replace_a_dead_node_by_a_fresh_one_that_catches_up_by_snapshot() {
-    // On a worker (heap-allocated task): the scenario's future is too large for the test
-    // thread's stack in debug builds.
-    tokio::spawn(replace_scenario()).await.expect("scenario");
-}
-
-async fn replace_scenario() {
+/// Nodes 1–3 of a fresh cluster over real gRPC (data dirs for ids 1–4), opened together.
+async fn three_node_cluster() -> (
+    BTreeMap<u64, Arc<MultiRaft>>,
+    BTreeMap<u64, String>,
+    BTreeMap<u64, tempfile::TempDir>,
+) {
     let mut listeners = BTreeMap::new();
     let mut addrs = BTreeMap::new();
     for node in 1..=3u64 {
@@ -157,6 +155,19 @@ async fn replace_scenario() {
         let (node, raft) = task.await.expect("open task");
         nodes.insert(node, raft);
     }
+    (nodes, addrs, dirs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replace_a_dead_node_by_a_fresh_one_that_catches_up_by_snapshot() {
+    // On a worker (heap-allocated task): the scenario's future is too large for the test
+    // thread's stack in debug builds.
+    tokio::spawn(replace_scenario()).await.expect("scenario");
+}
+
+async fn replace_scenario() {
+    let (nodes, addrs, dirs) = three_node_cluster().await;
+    let mut nodes = nodes;
     seed::seed_initial_nodes(&nodes[&1]).await.expect("seed");
     let admin = Membership::new(nodes[&1].clone());
     wait_status(&admin, "three active, reachable nodes", |s| {
@@ -268,29 +279,8 @@ async fn a_joined_node_restarts_while_the_member_it_joined_through_is_down() {
 /// and the cluster never came back. A joined node restarted with the same `--join` must start
 /// from its own replica.
 async fn joined_node_restart_scenario() {
-    let mut listeners = BTreeMap::new();
-    let mut addrs = BTreeMap::new();
-    for node in 1..=3u64 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        addrs.insert(node, listener.local_addr().expect("addr").to_string());
-        listeners.insert(node, listener);
-    }
-    let dirs: BTreeMap<u64, tempfile::TempDir> = (1..=4)
-        .map(|n| (n, tempfile::tempdir().expect("tempdir")))
-        .collect();
-    let mut opening = Vec::new();
-    for (node, listener) in listeners {
-        let dir = dirs[&node].path().to_path_buf();
-        let addrs = addrs.clone();
-        opening.push(tokio::spawn(async move {
-            (node, open(node, &dir, &addrs, listener).await)
-        }));
-    }
-    let mut nodes = BTreeMap::new();
-    for task in opening {
-        let (node, raft) = task.await.expect("open task");
-        nodes.insert(node, raft);
-    }
+    let (nodes, addrs, dirs) = three_node_cluster().await;
+    let mut nodes = nodes;
     seed::seed_initial_nodes(&nodes[&1]).await.expect("seed");
     let admin = Membership::new(nodes[&1].clone());
     let node4 = join(4, dirs[&4].path(), &addrs[&2])
@@ -333,29 +323,8 @@ async fn an_initial_member_restarts_while_a_node_that_joined_later_leads_the_met
 /// while a node that had joined later led the meta group, knew only the initial members'
 /// addresses, could not reach the leader for their start-up read barrier and gave up.
 async fn initial_member_restart_scenario() {
-    let mut listeners = BTreeMap::new();
-    let mut addrs = BTreeMap::new();
-    for node in 1..=3u64 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        addrs.insert(node, listener.local_addr().expect("addr").to_string());
-        listeners.insert(node, listener);
-    }
-    let dirs: BTreeMap<u64, tempfile::TempDir> = (1..=4)
-        .map(|n| (n, tempfile::tempdir().expect("tempdir")))
-        .collect();
-    let mut opening = Vec::new();
-    for (node, listener) in listeners {
-        let dir = dirs[&node].path().to_path_buf();
-        let addrs = addrs.clone();
-        opening.push(tokio::spawn(async move {
-            (node, open(node, &dir, &addrs, listener).await)
-        }));
-    }
-    let mut nodes = BTreeMap::new();
-    for task in opening {
-        let (node, raft) = task.await.expect("open task");
-        nodes.insert(node, raft);
-    }
+    let (nodes, addrs, dirs) = three_node_cluster().await;
+    let mut nodes = nodes;
     seed::seed_initial_nodes(&nodes[&1]).await.expect("seed");
     let admin = Membership::new(nodes[&1].clone());
     let node4 = join(4, dirs[&4].path(), &addrs[&2])
