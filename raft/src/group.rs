@@ -2,6 +2,7 @@
 //! driver host.
 
 use crate::error::{ProposeError, RaftError};
+use crate::group_clock::GroupClock;
 use crate::groups::GroupSet;
 use crate::log_store::GroupLogStore;
 use crate::network::{GroupNetworkFactory, RaftTransport};
@@ -27,7 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// The node's wall clock. A seam for simulation; the apply path never reads it.
+/// The node's wall clock. A seam for simulation; the apply path never reads it. Commands are
+/// stamped through each group's [`GroupClock`], never with this clock alone.
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
@@ -55,6 +57,8 @@ pub(crate) struct GroupContext {
     pub config: Arc<openraft::Config>,
     pub transport: Arc<dyn RaftTransport>,
     pub observer: Arc<dyn ApplyObserver>,
+    /// The node's wall clock, under every group's [`GroupClock`].
+    pub clock: Arc<dyn Clock>,
 }
 
 /// How many `SlotMoved` redirections one proposal follows.
@@ -74,6 +78,8 @@ pub(crate) struct Group {
     /// reads of the log ([`crate::replica_read`]). Not the store itself: a store holds the
     /// database open, and shutdown waits for every such handle to be dropped.
     pub log_overlay: crate::log_store::Unflushed,
+    /// The time this node stamps into the group's commands when it leads.
+    clock: GroupClock,
 }
 
 impl Group {
@@ -115,7 +121,26 @@ impl Group {
             is_leader,
             is_leader_tx,
             log_overlay,
+            clock: GroupClock::new(id, ctx.clock.clone()),
         })
+    }
+
+    /// The time to stamp into a command of this group (leader time; see [`GroupClock`]).
+    pub fn stamp_ms(&self) -> i64 {
+        let applied_ms = self.read_state(|state| match state {
+            GroupState::Shard(shard) => shard.clock_ms(),
+            // The meta group's commands carry no time.
+            GroupState::Meta(_) => 0,
+        });
+        self.clock.stamp_ms(applied_ms)
+    }
+
+    /// `kind` stamped with [`Group::stamp_ms`].
+    pub fn stamped(&self, kind: ShardCommandKind) -> ShardCommand {
+        ShardCommand {
+            now_ms: self.stamp_ms(),
+            kind,
+        }
     }
 
     /// Makes this node the only voter of the group if the group was never initialized.
@@ -314,7 +339,6 @@ fn leads_in_term(m: &RaftMetrics<TypeConfig>, node_id: u64, term: u64) -> bool {
 /// A shard group as seen by its timer driver.
 pub(crate) struct ShardTimerHost {
     pub group: Arc<Group>,
-    pub clock: Arc<dyn Clock>,
     pub timeout: Duration,
 }
 
@@ -327,16 +351,14 @@ impl TimerHost for ShardTimerHost {
     }
 
     fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
+        self.group.stamp_ms()
     }
 
     fn fire_timers(&self) -> BoxFuture<'_, Result<Fired, String>> {
         Box::pin(async move {
-            let now_ms = self.clock.now_ms();
-            let proposal = Proposal::Shard(ShardCommand {
-                now_ms,
-                kind: ShardCommandKind::FireTimers,
-            });
+            let command = self.group.stamped(ShardCommandKind::FireTimers);
+            let now_ms = command.now_ms;
+            let proposal = Proposal::Shard(command);
             match self.group.write(proposal, self.timeout).await {
                 Ok(ProposalReply::Shard(Ok(ShardReply::TimersFired { fired }))) => {
                     tracing::debug!(group = %self.group.id, fired, "timers fired");
@@ -380,7 +402,6 @@ impl OutboxSource for ShardOutboxSource {
 pub(crate) struct LocalRouter {
     pub meta: Arc<Group>,
     pub shards: Arc<GroupSet>,
-    pub clock: Arc<dyn Clock>,
     pub timeout: Duration,
     /// Set in a cluster.
     pub forward: Option<Arc<Forwarder>>,
@@ -471,10 +492,7 @@ impl LocalRouter {
                 ))),
             };
         }
-        let command = ShardCommand {
-            now_ms: self.clock.now_ms(),
-            kind,
-        };
+        let command = target.stamped(kind);
         match target.write(Proposal::Shard(command), self.timeout).await? {
             ProposalReply::Shard(reply) => Ok(reply),
             other => Err(ProposeError::Indeterminate(format!(

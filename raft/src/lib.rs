@@ -23,7 +23,10 @@
 //!   acknowledged to openraft only from the group-commit writer after the fsync that carried
 //!   them; openraft commits only acknowledged entries; the reply is sent after the apply write.
 //! * **The apply path reads no clock.** Time enters the log in `ShardCommand::now_ms`, stamped by
-//!   the proposing leader ([`MultiRaft::propose`], the timer driver); replicas only apply it.
+//!   the proposing leader ([`MultiRaft::propose`], the timer driver) through the group's one
+//!   stamping clock (`group_clock`: a hybrid of the wall clock and group time carried forward at
+//!   real rate, so that a leader's past forward clock skew never stalls the group's timers);
+//!   replicas only apply it.
 //! * **Purged logs are never needed**: a snapshot's records are fsynced before it is reported
 //!   built, and installing one is a single synced write of the group's whole range.
 //! * All writes of one group's log go through one FIFO writer, in openraft's order.
@@ -38,6 +41,7 @@ mod digest;
 pub mod error;
 pub mod fork;
 mod group;
+mod group_clock;
 mod groups;
 pub mod log_size;
 pub mod log_store;

@@ -269,6 +269,7 @@ impl MultiRaft {
             config: openraft_config(&tuning, None)?,
             transport: tuning.transport.clone(),
             observer: split_observer,
+            clock: tuning.clock.clone(),
         };
         let meta = Arc::new(Group::start(&ctx, GroupId::META).await?);
         meta.initialize_single_node(config.node_id).await?;
@@ -349,7 +350,6 @@ impl MultiRaft {
             tasks.push(tokio::spawn(watcher));
             let host = Arc::new(ShardTimerHost {
                 group: group.clone(),
-                clock: tuning.clock.clone(),
                 timeout: tuning.propose_timeout,
             });
             let driver = run_timer_driver(
@@ -364,7 +364,6 @@ impl MultiRaft {
         let router = Arc::new(LocalRouter {
             meta: meta.clone(),
             shards: shard_set.clone(),
-            clock: tuning.clock.clone(),
             timeout: tuning.propose_timeout,
             forward: cluster.as_ref().map(|c| c.forward.clone()),
         });
@@ -407,7 +406,6 @@ impl MultiRaft {
             split: SplitParts {
                 ctx: Mutex::new(Some(Arc::new(ctx))),
                 observer,
-                clock: tuning.clock.clone(),
                 deliver_outbox: tuning.deliver_outbox,
                 starting: tokio::sync::Mutex::new(()),
                 genesis: Mutex::default(),
@@ -431,7 +429,7 @@ impl MultiRaft {
         self.shards.keys()
     }
 
-    /// Stamps `now_ms` from this node's clock (leader time) into a `ShardCommand`, proposes it,
+    /// Stamps `now_ms` (leader time, the group's hybrid clock) into a `ShardCommand`, proposes it,
     /// waits until committed + applied, returns the engine's reply. An unknown group is
     /// `NotLeader { leader: None }` (definitely not applied).
     pub async fn propose(

@@ -57,6 +57,7 @@ impl MultiRaft {
             config: openraft_config(&tuning, Some(ClusterRaftOptions))?,
             transport: tuning.transport.clone(),
             observer: split_observer,
+            clock: tuning.clock.clone(),
         };
         let members: BTreeMap<u64, BasicNode> = config
             .members

@@ -14,7 +14,7 @@
 //! no-op; a split is finished in the slot map only after the new group has a leader.
 
 use crate::error::{ProposeError, RaftError};
-use crate::group::{Clock, Group, GroupContext, ShardOutboxSource, ShardTimerHost};
+use crate::group::{Group, GroupContext, ShardOutboxSource, ShardTimerHost};
 use crate::groups::GroupSet;
 use crate::multi::MultiRaft;
 use crate::observer::ApplyObserver;
@@ -90,7 +90,6 @@ pub(crate) struct SplitParts {
     pub ctx: std::sync::Mutex<Option<Arc<GroupContext>>>,
     /// The API's observer, told about the new group's leadership.
     pub observer: Arc<dyn ApplyObserver>,
-    pub clock: Arc<dyn Clock>,
     pub deliver_outbox: bool,
     /// Serializes [`MultiRaft::start_group`].
     pub starting: tokio::sync::Mutex<()>,
@@ -197,7 +196,6 @@ impl MultiRaft {
         ))];
         let host = Arc::new(ShardTimerHost {
             group: group.clone(),
-            clock: self.split.clock.clone(),
             timeout: self.propose_timeout,
         });
         tasks.push(tokio::spawn(run_timer_driver(

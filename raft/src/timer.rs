@@ -5,10 +5,12 @@
 //! `FireTimers` command and the engine fires only entries due at or before it, so a timer is
 //! never fired early, whatever the clock of the node that applies it.
 //!
-//! The driver sleeps until `next_timer_ms()` (by the local wall clock). It wakes early when an
-//! applied notice arms a timer earlier than its deadline ([`TimerSignal::armed`]), when the
-//! group's state is replaced by a snapshot, or when leadership changes. When nothing is due it
-//! sleeps without a deadline: it never spins.
+//! The driver sleeps until `next_timer_ms()` by the time the leader stamps (the group's
+//! [`GroupClock`](crate::group_clock::GroupClock): the wall clock, or group time carried forward
+//! at real rate while that is ahead, so that a past forward skew of a leader does not stall
+//! timers). It wakes early when an applied notice arms a timer earlier than its deadline
+//! ([`TimerSignal::armed`]), when the group's state is replaced by a snapshot, or when leadership
+//! changes. When nothing is due it sleeps without a deadline: it never spins.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,7 +58,8 @@ impl TimerSignal {
 pub trait TimerHost: Send + Sync + 'static {
     /// The earliest timer of the group's applied state.
     fn next_timer_ms(&self) -> Option<i64>;
-    /// This node's wall clock, in ms since the Unix epoch.
+    /// The time this node, as the leader, would stamp now (ms since the Unix epoch): the same
+    /// clock [`TimerHost::fire_timers`] stamps with.
     fn now_ms(&self) -> i64;
     /// Proposes `FireTimers` and waits until it is applied.
     fn fire_timers(&self) -> BoxFuture<'_, Result<Fired, String>>;

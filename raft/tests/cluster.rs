@@ -1,19 +1,23 @@
 //! Three MultiRaft nodes in one process over real gRPC on 127.0.0.1: bootstrap, forwarding,
-//! read barriers, failover, catch-up, leader balancing and identity checks.
+//! read barriers, failover (also after a leader's forward clock skew), catch-up, leader
+//! balancing and identity checks.
 
 mod common;
 
-use common::{Recorder, register};
+use common::{Recorder, SkewedClock, register};
 use openraft::type_config::async_runtime::watch::WatchReceiver;
 use perdura_engine::{ExecutionKey, GroupId, MetaReply, ShardCommandKind, ShardReply};
 use perdura_raft::cluster::identity;
 use perdura_raft::peer::TrafficTable;
-use perdura_raft::{ClusterConfig, MultiRaft, RaftError, RaftTiming, RaftTuning};
+use perdura_raft::{
+    Clock, ClusterConfig, MultiRaft, RaftError, RaftTiming, RaftTuning, SystemClock,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::common::v1::WorkflowType;
+use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 use tokio::net::TcpListener;
@@ -163,6 +167,11 @@ impl Cluster {
 }
 
 fn start(workflow_id: &str) -> ShardCommandKind {
+    start_timed(workflow_id, None)
+}
+
+/// A start whose run times out after `run_timeout_ms` (a timer of the group).
+fn start_timed(workflow_id: &str, run_timeout_ms: Option<i64>) -> ShardCommandKind {
     let request = StartWorkflowExecutionRequest {
         namespace: "default".into(),
         workflow_id: workflow_id.into(),
@@ -175,6 +184,10 @@ fn start(workflow_id: &str) -> ShardCommandKind {
         }),
         identity: "test".into(),
         request_id: format!("req-{workflow_id}"),
+        workflow_run_timeout: run_timeout_ms.map(|ms| prost_wkt_types::Duration {
+            seconds: ms / 1000,
+            nanos: ((ms % 1000) * 1_000_000) as i32,
+        }),
         ..Default::default()
     };
     ShardCommandKind::StartWorkflow {
@@ -438,6 +451,61 @@ async fn bootstrap_forward_fail_over_and_catch_up() {
         Err(other) => panic!("refused for the wrong reason: {other}"),
         Ok(_) => panic!("a node of another cluster joined"),
     }
+    cluster.shutdown().await;
+}
+
+/// Regression (chaos run n3-s105): a leader whose clock ran 60 s ahead stamped a command and
+/// failed; the next leader (a correct clock) stamped its own wall clock, clamped to the group's
+/// time, and compared due times with its wall clock, so a 1 s timer it armed fired 61 s later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_after_a_forward_skewed_one_fires_new_timers_on_time() {
+    let clock = Arc::new(SkewedClock::default());
+    let mut cluster = Cluster::start_with(RaftTuning {
+        clock: clock.clone(),
+        ..tuning()
+    })
+    .await;
+    let group = cluster.nodes[&1].group_of("default", "skewed");
+    let skewed = cluster.leader(group).await;
+    clock.set_offset_ms(60_000);
+    let reply = cluster.nodes[&skewed]
+        .propose(group, start("skewed"))
+        .await
+        .expect("committed");
+    assert_eq!(reply, started("skewed"));
+    clock.set_offset_ms(0);
+    cluster.stop(skewed).await;
+
+    let leader = cluster.leader(group).await;
+    let group_ms = cluster.nodes[&leader]
+        .read_shard(group, |s| s.clock_ms())
+        .expect("group");
+    let wall_ms = SystemClock.now_ms();
+    assert!(group_ms >= wall_ms + 55_000, "group time is ahead");
+    // Through the follower: forwarded, stamped by the new leader.
+    let armed = Instant::now();
+    let reply = cluster.nodes[&follower(&cluster, leader)]
+        .propose(group, start_timed("short", Some(1_000)))
+        .await
+        .expect("committed");
+    assert_eq!(reply, started("short"));
+    let deadline = armed + Duration::from_secs(10);
+    loop {
+        let status = cluster.nodes[&leader]
+            .read_shard(group, |s| s.execution(&key("short")).map(|m| m.status))
+            .flatten()
+            .expect("execution");
+        if status != WorkflowExecutionStatus::Running as i32 {
+            assert_eq!(status, WorkflowExecutionStatus::TimedOut as i32);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a 1 s run timeout armed by the new leader has not fired after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(armed.elapsed() >= Duration::from_secs(1), "fired early");
     cluster.shutdown().await;
 }
 

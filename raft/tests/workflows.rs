@@ -1,10 +1,11 @@
 //! Workflow commands through MultiRaft with the real engine: start round trip, restart, group
-//! commit across groups, and the timer driver.
+//! commit across groups, and the timer driver (also after a leader's clock skew).
 
 mod common;
 
-use common::{Recorder, open, tuning};
+use common::{Recorder, SkewedClock, open, tuning};
 use perdura_engine::{ExecutionKey, GroupId, Notice, ShardCommandKind, ShardReply};
+use perdura_raft::{Clock, RaftTuning, SystemClock};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::common::v1::WorkflowType;
@@ -199,6 +200,69 @@ async fn the_timer_driver_fires_a_run_timeout_after_it_is_due() {
         "closed at {} before the run timeout",
         closed.1
     );
+    node.shutdown().await;
+}
+
+/// Regression (chaos runs n3-s105, n5-s201, `skew` nemesis): a leader whose clock ran 60 s
+/// ahead stamped a command, which moved the group's time 60 s ahead for good. After its clock
+/// was healed every stamp was clamped to that time and the timer driver compared due times with
+/// the real wall clock, so a 1 s timer armed after the heal fired 61 s later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_clock_skewed_forward_then_healed_does_not_stall_the_groups_timers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(SkewedClock::default());
+    let tuning = RaftTuning {
+        clock: clock.clone(),
+        ..tuning()
+    };
+    let node = open(dir.path(), 1, Arc::default(), tuning).await;
+    let group = node.group_of("default", "skewed");
+
+    clock.set_offset_ms(60_000);
+    node.propose(group, start("skewed", None))
+        .await
+        .expect("committed")
+        .expect("started");
+    let group_ms = node.read_shard(group, |s| s.clock_ms()).expect("group");
+    assert!(
+        group_ms >= SystemClock.now_ms() + 59_000,
+        "the skewed stamp moved group time ahead"
+    );
+
+    clock.set_offset_ms(0);
+    let armed = Instant::now();
+    node.propose(group, start("short", Some(1_000)))
+        .await
+        .expect("committed")
+        .expect("started");
+    let started_ms = node
+        .read_shard(group, |s| {
+            s.execution(&key("short")).map(|m| m.start_time_ms)
+        })
+        .flatten()
+        .expect("execution");
+    let deadline = armed + Duration::from_secs(10);
+    let closed_ms = loop {
+        let (status, close_ms) = node
+            .read_shard(group, |s| {
+                s.execution(&key("short"))
+                    .map(|m| (m.status, m.close_time_ms))
+            })
+            .flatten()
+            .expect("execution");
+        if status != WorkflowExecutionStatus::Running as i32 {
+            assert_eq!(status, WorkflowExecutionStatus::TimedOut as i32);
+            break close_ms;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a 1 s run timeout armed after the heal has not fired after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Never early, by group time or by the real time that passed since it was armed.
+    assert!(closed_ms >= started_ms + 1_000, "closed at {closed_ms}");
+    assert!(armed.elapsed() >= Duration::from_secs(1), "fired early");
     node.shutdown().await;
 }
 

@@ -113,11 +113,7 @@ impl MultiRaft {
         let started = Instant::now();
         let peer_addr = listener.local_addr()?;
 
-        let host = Arc::new(PeerHost::new(
-            config.node_id,
-            identity.cluster_id.clone(),
-            tuning.clock.clone(),
-        ));
+        let host = Arc::new(PeerHost::new(config.node_id, identity.cluster_id.clone()));
         let stats = Arc::new(PeerStats::default());
         let peers: BTreeMap<u64, String> = config
             .initial_cluster
@@ -198,6 +194,7 @@ async fn open_groups(
         config: openraft_config(tuning, Some(ClusterRaftOptions))?,
         transport: cluster.transport.clone(),
         observer: split_observer,
+        clock: tuning.clock.clone(),
     };
     let mut opened = Vec::new();
     match start_and_join(

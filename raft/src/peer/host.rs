@@ -9,19 +9,20 @@
 //!
 //! [`MessageKind::Admin`]: crate::peer::proto::MessageKind::Admin
 //!
-//! Invariants: a forwarded proposal is stamped with *this* node's clock only when this node
-//! proposes it to its own openraft instance (so the leader stamps time); it is never forwarded
+//! Invariants: a forwarded proposal is stamped (by the group's
+//! [`GroupClock`](crate::group_clock::GroupClock)) only when this node proposes it to its own
+//! openraft instance (so the leader stamps time); it is never forwarded
 //! again from here (the origin follows leader hints, so a proposal takes at most one hop).
 
 use super::node_message::NodeHandlers;
 use crate::error::ProposeError;
-use crate::group::{Clock, Group};
+use crate::group::Group;
 use crate::membership::AdminHandler;
 use crate::types::{Proposal, Written};
 use openraft::ReadPolicy;
 use openraft::error::{LinearizableReadError, RaftError as OpenraftError};
 use openraft::type_config::async_runtime::watch::WatchReceiver;
-use perdura_engine::{GroupId, MetaCommand, ShardCommand, ShardCommandKind};
+use perdura_engine::{GroupId, MetaCommand, ShardCommandKind};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, Weak};
@@ -40,7 +41,6 @@ pub enum Unstamped {
 
 pub(crate) struct PeerHost {
     pub node_id: u64,
-    clock: Arc<dyn Clock>,
     cluster_id: RwLock<Option<String>>,
     groups: RwLock<BTreeMap<GroupId, Arc<Group>>>,
     mismatch: watch::Sender<Option<String>>,
@@ -53,10 +53,9 @@ pub(crate) struct PeerHost {
 }
 
 impl PeerHost {
-    pub fn new(node_id: u64, cluster_id: Option<String>, clock: Arc<dyn Clock>) -> PeerHost {
+    pub fn new(node_id: u64, cluster_id: Option<String>) -> PeerHost {
         PeerHost {
             node_id,
-            clock,
             cluster_id: RwLock::new(cluster_id),
             groups: RwLock::default(),
             mismatch: watch::channel(None).0,
@@ -175,7 +174,7 @@ impl PeerHost {
     }
 
     /// Proposes to this node's own instance of `group` (no further forwarding); a workflow
-    /// command is stamped with this node's clock here.
+    /// command is stamped here, by the group's [`GroupClock`](crate::group_clock::GroupClock).
     pub async fn propose_local(
         &self,
         group: GroupId,
@@ -186,10 +185,7 @@ impl PeerHost {
             .group(group)
             .ok_or(ProposeError::NotLeader { leader: None })?;
         let proposal = match proposal {
-            Unstamped::Shard(kind) => Proposal::Shard(ShardCommand {
-                now_ms: self.clock.now_ms(),
-                kind,
-            }),
+            Unstamped::Shard(kind) => Proposal::Shard(target.stamped(kind)),
             Unstamped::Meta(command) => Proposal::Meta(command),
         };
         target.write_indexed(proposal, timeout).await

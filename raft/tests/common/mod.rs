@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use perdura_engine::{GroupId, MetaCommand, NamespaceRecord, Notice};
-use perdura_raft::{ApplyObserver, MultiRaft, RaftConfig, RaftTuning};
+use perdura_raft::{ApplyObserver, Clock, MultiRaft, RaftConfig, RaftTuning, SystemClock};
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +25,25 @@ impl ApplyObserver for Recorder {
             .lock()
             .expect("lock")
             .push((group, is_leader));
+    }
+}
+
+/// The system clock plus an offset the test sets (what the chaos harness's `skew` nemesis does
+/// to a node through libfaketime; monotonic time stays real).
+#[derive(Default)]
+pub struct SkewedClock {
+    pub offset_ms: AtomicI64,
+}
+
+impl SkewedClock {
+    pub fn set_offset_ms(&self, offset_ms: i64) {
+        self.offset_ms.store(offset_ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for SkewedClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.offset_ms.load(Ordering::Relaxed)
     }
 }
 

@@ -1,0 +1,180 @@
+//! [`GroupClock`]: the time the leader of a workflow group stamps into the group's commands and
+//! compares the group's timers with.
+//!
+//! The engine keeps a group's time monotonic (`now = max(stamped, group time)`). Stamping the bare
+//! wall clock therefore let one leader whose clock ran ahead (by N seconds) move the group's time
+//! ahead for good: after the skew healed every stamp was clamped to that time, and a timer armed
+//! at group time `g` for `d` (due `g + d`) waited until the *wall* clock reached `g + d`, N seconds
+//! late. The stamp is now a hybrid time:
+//!
+//! ```text
+//! stamp = max(wall clock, g + (monotonic now − monotonic instant g was observed))
+//! ```
+//!
+//! where `g` is the group's time as this node last observed it: the group's applied clock,
+//! re-observed whenever it is ahead of what this node carried forward. Group time thus keeps
+//! moving at the rate of the monotonic clock even while it is ahead of the wall clock, and a
+//! node's own wall clock jumping backwards does not hold it still either.
+//!
+//! # Invariant
+//! A timer of duration `d` never fires earlier than `d` after it was armed by a correct clock,
+//! and is not delayed by a past forward skew: the carried term advances no faster than the
+//! monotonic clock from a group time that was applied before it was observed, and the wall term
+//! is correct by assumption, so a stamp reaches `armed + d` only after `d` has passed; and since
+//! group time never waits for the wall clock to catch up, a timer armed after a skew fires `d`
+//! after it was armed (plus the proposal latency). A leader whose own clock is ahead can still
+//! fire timers early (leader-stamped time trusts the leader); that is reported, not prevented.
+//!
+//! The group's applied clock is read from the applied state, never the other way round: the
+//! apply path reads no clock. The monotonic source is [`tokio::time::Instant`], which is the
+//! runtime's virtual time under the deterministic simulation.
+//!
+//! When group time runs more than [`AHEAD_REPORT_MS`] ahead of this node's wall clock (a leader's
+//! clock was ahead, or this node's is behind), the clock says so: a rate-limited warning and the
+//! gauge `perdura_raft_group_clock_ahead_ms`.
+
+use crate::group::Clock;
+use perdura_engine::GroupId;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How far group time may run ahead of this node's wall clock before it is reported.
+pub const AHEAD_REPORT_MS: i64 = 1_000;
+
+/// At most one warning per group this often.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// The stamping clock of one group on this node (see the module docs).
+pub(crate) struct GroupClock {
+    group: GroupId,
+    wall: Arc<dyn Clock>,
+    state: Mutex<ClockState>,
+}
+
+#[derive(Debug, Default)]
+struct ClockState {
+    hybrid: HybridTime,
+    last_warned: Option<Instant>,
+}
+
+impl GroupClock {
+    pub fn new(group: GroupId, wall: Arc<dyn Clock>) -> GroupClock {
+        GroupClock {
+            group,
+            wall,
+            state: Mutex::default(),
+        }
+    }
+
+    /// The time to stamp into a command of the group whose applied clock is `applied_ms`.
+    pub fn stamp_ms(&self, applied_ms: i64) -> i64 {
+        let now = Instant::now();
+        let wall_ms = self.wall.now_ms();
+        // A poisoned lock only means a panic elsewhere while it was held; the state is two
+        // plain values, still consistent.
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let carried_ms = state.hybrid.carried_ms(applied_ms, now);
+        let ahead_ms = carried_ms.saturating_sub(wall_ms);
+        metrics::gauge!("perdura_raft_group_clock_ahead_ms", "group" => self.group.0.to_string())
+            .set(ahead_ms.max(0) as f64);
+        if ahead_ms > AHEAD_REPORT_MS
+            && state
+                .last_warned
+                .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY)
+        {
+            state.last_warned = Some(now);
+            tracing::warn!(
+                group = %self.group,
+                ahead_ms,
+                "group time runs ahead of this node's wall clock (a leader's clock was ahead, \
+                 or this node's is behind); stamping group time carried forward at real rate"
+            );
+        }
+        wall_ms.max(carried_ms)
+    }
+}
+
+/// The group time this node carries forward: the last observed group time and the monotonic
+/// instant it was observed at. Pure (the caller passes the instant), for tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HybridTime {
+    observed: Option<(i64, Instant)>,
+}
+
+impl HybridTime {
+    /// The group time carried forward to `now`, given the group's applied clock: the larger of
+    /// the last observation plus the monotonic time since, and `applied_ms`, which becomes the
+    /// new observation when it is the larger (so that elapsed time is counted from one
+    /// observation, never rounded away by frequent reads).
+    pub fn carried_ms(&mut self, applied_ms: i64, now: Instant) -> i64 {
+        let projected = self.observed.map(|(group_ms, at)| {
+            let elapsed = now.saturating_duration_since(at).as_millis();
+            group_ms.saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX))
+        });
+        match projected {
+            Some(projected) if projected >= applied_ms => projected,
+            _ => {
+                self.observed = Some((applied_ms, now));
+                applied_ms
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn carries_group_time_forward_at_the_monotonic_rate_and_adopts_a_later_group_time() {
+        let t0 = Instant::now();
+        let mut hybrid = HybridTime::default();
+        // A skewed leader moved group time to 60 s ahead; this node observes it.
+        assert_eq!(hybrid.carried_ms(60_000, t0), 60_000);
+        // Group time does not move (every later stamp was clamped): the carried time does.
+        assert_eq!(hybrid.carried_ms(60_000, t0 + 1_500 * MS), 61_500);
+        // Frequent reads do not round the elapsed time away.
+        for i in 1..=10 {
+            hybrid.carried_ms(60_000, t0 + 1_500 * MS + i * MS / 2);
+        }
+        assert_eq!(hybrid.carried_ms(60_000, t0 + 1_505 * MS), 61_505);
+        // A group time applied behind the carried one (an older stamp) changes nothing.
+        assert_eq!(hybrid.carried_ms(61_000, t0 + 2_000 * MS), 62_000);
+        // A group time ahead of it (another leader's stamp) is observed from now on.
+        assert_eq!(hybrid.carried_ms(90_000, t0 + 2_000 * MS), 90_000);
+        assert_eq!(hybrid.carried_ms(90_000, t0 + 3_000 * MS), 91_000);
+    }
+
+    /// A wall clock the test sets.
+    struct SetClock(AtomicI64);
+
+    impl Clock for SetClock {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stamps_the_wall_clock_while_it_leads_and_group_time_while_that_leads() {
+        let wall = Arc::new(SetClock(AtomicI64::new(10_000)));
+        let clock = GroupClock::new(GroupId(1), wall.clone());
+        // A correct clock ahead of group time: stamp the wall.
+        assert_eq!(clock.stamp_ms(9_000), 10_000);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        wall.0.store(11_000, Ordering::Relaxed);
+        assert_eq!(clock.stamp_ms(10_000), 11_000);
+        // A skewed leader stamped 60 s ahead; this node's clock is correct.
+        assert_eq!(clock.stamp_ms(71_000), 71_000);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        wall.0.store(13_000, Ordering::Relaxed);
+        assert_eq!(clock.stamp_ms(71_000), 73_000, "group time keeps moving");
+        // This node's own clock jumps back 5 s: group time still moves at real rate.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        wall.0.store(9_000, Ordering::Relaxed);
+        assert_eq!(clock.stamp_ms(73_000), 74_000);
+    }
+}
