@@ -14,6 +14,7 @@ use crate::split;
 use crate::state_machine::{ApplyHooks, GroupState, GroupStateMachine, SharedState};
 use crate::timer::{BoxFuture, Fired, TimerHost, TimerSignal};
 use crate::types::{GroupRaft, Proposal, ProposalReply, TypeConfig, Written};
+use crate::watch;
 use openraft::error::{ClientWriteError, RaftError as OpenraftError};
 use openraft::type_config::async_runtime::watch::WatchReceiver;
 use openraft::{BasicNode, RaftMetrics, ServerState};
@@ -26,7 +27,6 @@ use perdura_storage::{Db, LogWriter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// The node's wall clock. A seam for simulation; the apply path never reads it. Commands are
 /// stamped through each group's [`GroupClock`], never with this clock alone.

@@ -33,7 +33,8 @@
 //! * **Seams for the simulation** (`perdura-chaos sim`): the clock ([`Clock`]), the transport
 //!   ([`RaftTransport`]), the storage backend ([`RaftTuning::storage`]), openraft's randomness
 //!   ([`runtime`]); every `select!` here is `biased` (a fixed branch order, so a seeded run
-//!   replays the same choices), and [`MultiRaft::open_simulated`] opens a node of an
+//!   replays the same choices), every watch channel (openraft's too) is [`watch`]'s, whose
+//!   waiters wake in a fixed order, and [`MultiRaft::open_simulated`] opens a node of an
 //!   in-process cluster.
 
 pub mod cluster;
@@ -60,6 +61,7 @@ pub mod split;
 pub mod state_machine;
 pub mod timer;
 pub mod types;
+pub mod watch;
 
 pub use cluster::{ClusterConfig, JoinConfig};
 pub use error::{ProposeError, RaftError};

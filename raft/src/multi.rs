@@ -19,6 +19,7 @@ use crate::split::{self, SplitParts};
 use crate::state_machine::GroupState;
 use crate::timer::run_timer_driver;
 use crate::types::{LogId, Proposal, ProposalReply};
+use crate::watch;
 use openraft::SnapshotPolicy;
 use perdura_engine::{
     EngineError, ExecutionKey, GroupId, MetaCommand, MetaReply, MetaState, NamespaceRecord,
@@ -31,7 +32,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Workflow groups of a new development cluster.
@@ -688,9 +688,11 @@ impl MultiRaft {
         self.writer.shutdown();
         // openraft drops its storage handles on its own tasks, shortly after `shutdown` returns.
         // Wait for them, so that dropping this `MultiRaft` closes the database (and releases its
-        // lock: a restart in the same process can open it again at once).
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while Arc::strong_count(&self.db) > 1 && std::time::Instant::now() < deadline {
+        // lock: a restart in the same process can open it again at once). The deadline is on the
+        // runtime's clock: the simulation's virtual one, so how long it waits never depends on
+        // how fast the host runs it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&self.db) > 1 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         if Arc::strong_count(&self.db) > 1 {

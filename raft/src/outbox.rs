@@ -12,6 +12,7 @@
 
 use crate::error::ProposeError;
 use crate::timer::BoxFuture;
+use crate::watch;
 use perdura_engine::{
     DeliveryOutcome, EngineError, GroupId, OutboxEntry, OutboxMessage, ShardCommandKind,
     ShardReply, WorkflowKey,
@@ -19,7 +20,7 @@ use perdura_engine::{
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// How the driver reaches any workflow group. [`crate::MultiRaft`]'s router proposes to the

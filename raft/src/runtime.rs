@@ -6,6 +6,9 @@
 //! the whole cluster on one thread), every `thread_rng` is drawn from that seeded generator, so
 //! the same seed gives the same election timeouts in the same order. Without a seed (every
 //! production thread) it is an OS-seeded generator, as openraft's own runtime uses.
+//!
+//! Its watch channels are [`crate::watch`]'s, not tokio's: their waiters wake first-come
+//! first-served, where tokio's wake in an order drawn from tokio's own (unseedable) generator.
 
 use openraft::TokioRuntime;
 use openraft::{AsyncRuntime, OptionalSend};
@@ -90,7 +93,7 @@ impl AsyncRuntime for PerduraRuntime {
     }
 
     type Mpsc = <Tokio as AsyncRuntime>::Mpsc;
-    type Watch = <Tokio as AsyncRuntime>::Watch;
+    type Watch = crate::watch::PerduraWatch;
     type Oneshot = <Tokio as AsyncRuntime>::Oneshot;
     type Mutex<T: OptionalSend + 'static> = <Tokio as AsyncRuntime>::Mutex<T>;
 

@@ -12,11 +12,12 @@
 //! ([`TimerSignal::armed`]), when the group's state is replaced by a snapshot, or when leadership
 //! changes. When nothing is due it sleeps without a deadline: it never spins.
 
+use crate::watch;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -11,12 +11,12 @@
 use crate::group::{Group, is_ready_leader};
 use crate::groups::GroupSet;
 use crate::types::TypeConfig;
+use crate::watch;
 use openraft::type_config::async_runtime::watch::WatchReceiver;
 use openraft::{Instant as _, RaftMetrics};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 pub(crate) struct LeaderBalancer {
     pub node_id: u64,

@@ -4,7 +4,6 @@
 
 use crate::membership::orchestrate::AdminHandler;
 use crate::multi::MultiRaft;
-use openraft::type_config::async_runtime::watch::WatchReceiver;
 use perdura_engine::{GroupId, NodeState};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};

@@ -19,6 +19,7 @@ use crate::error::ProposeError;
 use crate::group::Group;
 use crate::membership::AdminHandler;
 use crate::types::{Proposal, Written};
+use crate::watch;
 use openraft::ReadPolicy;
 use openraft::error::{LinearizableReadError, RaftError as OpenraftError};
 use openraft::type_config::async_runtime::watch::WatchReceiver;
@@ -27,7 +28,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// A proposal as the origin node sends it to the leader: a workflow command is not stamped yet
 /// (the leader stamps its own time), a meta command carries everything it needs.
