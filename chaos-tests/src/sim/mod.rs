@@ -9,17 +9,20 @@
 //! * [`final_read`] — the end-of-run read of every node, for `check_all`.
 //!
 //! ## Determinism
-//! The seed drives the network, the nemesis, the workload and openraft's election timeouts
-//! (`perdura_raft::runtime::seed_thread_rng`). The runtime is tokio's current-thread scheduler
-//! with paused time, so tasks interleave in one order and time advances only when every task
-//! waits; Perdura's own `select!`s are `biased` (fixed branch order). What is NOT under the
-//! seed in a normal build: tokio's internal generator, which picks the shard of a `watch`
-//! channel a waiter parks on (so the order in which, e.g., openraft's replication tasks wake
-//! at one instant) and the branch order of unbiased `select!`s. tokio lets a runtime seed it
-//! only under `--cfg tokio_unstable` (then [`run`] does). So two runs of one seed follow the
-//! same schedule of faults and operations but can interleave Raft messages differently; the
-//! trace hash (history + final read) of `--check-determinism` measures it. A violation's seed
-//! still reproduces the fault schedule and workload exactly.
+//! One seed gives one trace (history + final read, hashed into [`SimReport::trace_hash`]): a
+//! violating seed replays exactly. The seed drives the network, the nemesis, the workload and
+//! openraft's election timeouts (`perdura_raft::runtime::seed_thread_rng`). The runtime is
+//! tokio's current-thread scheduler with paused time, so tasks run in the order they are woken
+//! and time advances only when every task waits; no thread is spawned (the in-memory disks
+//! write inline). What keeps the wake order fixed: Perdura's `select!`s are `biased`, openraft's
+//! selects are biased too, and every watch channel — openraft's and Perdura's — is
+//! `perdura_raft::watch`, whose waiters wake first-come first-served. (tokio's own `watch`
+//! parks each waiter on one of eight queues picked by tokio's per-thread generator, so the
+//! receivers of one send woke in a random order — openraft's replication streams of a leader,
+//! say — and seed 1019 gave three traces in three runs; tokio lets a runtime seed that generator
+//! only under `--cfg tokio_unstable`, where [`run`] also does.) Deadlines on the sim's path read
+//! the runtime's clock (`tokio::time::Instant`), never the host's. `tests/sim.rs`
+//! `a_seed_replays_to_the_same_trace` and `--check-determinism` check it.
 
 pub mod cli;
 pub mod client;
@@ -117,8 +120,9 @@ fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
 pub fn run(config: SimConfig) -> Result<SimReport, SimError> {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_time().start_paused(true);
-    // tokio's own generator (select! branch order, which shard of a watch channel a waiter
-    // parks on) can be seeded only in a `--cfg tokio_unstable` build.
+    // tokio's own generator (the branch order of an unbiased select!, the queue a waiter of
+    // tokio's watch parks on) can be seeded only in a `--cfg tokio_unstable` build. Nothing on
+    // the simulation's path uses it (see the module docs); seeding it too costs nothing.
     #[cfg(tokio_unstable)]
     builder.rng_seed(tokio::runtime::RngSeed::from_bytes(
         &config.seed.to_le_bytes(),
