@@ -83,3 +83,5 @@ pub use types::{Proposal, ProposalReply, TypeConfig};
 mod conformance;
 #[cfg(test)]
 mod replication_tests;
+#[cfg(test)]
+mod restart_read_tests;

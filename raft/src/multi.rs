@@ -210,6 +210,12 @@ pub(crate) fn openraft_config(
         election_timeout_max: timing.election_timeout_max_ms,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(tuning.snapshot_every_logs),
         max_in_snapshot_log_to_keep: tuning.logs_kept_after_snapshot,
+        // A restarted leader must win a new election (and commit a blank entry) before it
+        // serves. Restoring leadership from the persisted vote would make its read index the
+        // committed index on disk, which is written unsynced (`save_committed`), as the state
+        // machine's applies are: after a power loss that index can be older than writes the
+        // node acknowledged before the crash, and a linearizable read would miss them.
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     if cluster.is_some() {

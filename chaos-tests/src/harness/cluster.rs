@@ -52,7 +52,27 @@ pub struct Cluster {
     // Field order matters: nodes are killed before their namespaces go.
     pub nodes: BTreeMap<NodeId, NodeProcess>,
     pub net: Network,
+    /// A membership change the nemesis began and could not finish under its faults.
+    pending: Option<PendingChange>,
 }
+
+/// The unfinished half of a node replacement.
+enum PendingChange {
+    /// `victim` is killed and out of `nodes`; `remove-node` has not succeeded yet. `fresh`
+    /// joins once it has.
+    Remove {
+        victim: NodeId,
+        process: Box<NodeProcess>,
+        fresh: NodeId,
+    },
+    /// `fresh` runs (and is a member); `add-node` has not succeeded yet.
+    Add { fresh: NodeId, peer: String },
+}
+
+/// How long the nemesis retries one half of a node replacement before leaving it to the heal.
+const MEMBERSHIP_RETRY: Duration = Duration::from_secs(45);
+/// How long the heal (no faults left) retries a pending membership change.
+const HEAL_MEMBERSHIP_RETRY: Duration = Duration::from_secs(120);
 
 /// How long one CLI call may take.
 const CLI_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,6 +95,7 @@ impl Cluster {
             config,
             nodes: BTreeMap::new(),
             net,
+            pending: None,
         };
         for id in ids {
             let node = cluster.node_config(id, Membership::Initial(initial.clone()));
@@ -196,24 +217,84 @@ impl Cluster {
 
     /// Membership change: kills `victim`, removes it from every group, and adds a fresh node
     /// (the next unused id, empty data dir) that joins through a live member. The new node's id.
+    ///
+    /// Each half is retried for [`MEMBERSHIP_RETRY`]: `remove-node` and `add-node` are
+    /// idempotent and resumable, and under faults a group leader may refuse a step it cannot
+    /// commit yet (a removal that would leave no reachable majority). A half still not done is
+    /// kept as [`PendingChange`] and finished by [`Cluster::heal_all`], so the cluster converges
+    /// on the membership the harness expects instead of a half-removed node.
     pub async fn replace_node(&mut self, victim: NodeId) -> Result<NodeId, ClusterError> {
+        // One change at a time: an earlier replacement left pending is finished first.
+        self.finish_pending(MEMBERSHIP_RETRY).await?;
         let status = self.status().await?;
-        self.node(victim)?.kill();
-        self.cli(
-            "remove-node",
-            &["--node-id".to_owned(), victim.0.to_string()],
-        )
-        .await?;
-        if let Some(mut gone) = self.nodes.remove(&victim) {
-            gone.wipe();
-        }
-        self.net.remove_node(victim);
         let fresh = NodeId(
             status
                 .highest_node_id
                 .max(self.members().into_iter().map(|n| n.0).max().unwrap_or(0))
                 + 1,
         );
+        let mut retiring = self
+            .nodes
+            .remove(&victim)
+            .ok_or(ClusterError::UnknownNode(victim))?;
+        retiring.kill();
+        self.pending = Some(PendingChange::Remove {
+            victim,
+            process: Box::new(retiring),
+            fresh,
+        });
+        self.finish_pending(MEMBERSHIP_RETRY).await?;
+        Ok(fresh)
+    }
+
+    /// Drives the pending membership change to its end, retrying each CLI step until
+    /// `patience` runs out (the change stays pending then).
+    async fn finish_pending(&mut self, patience: Duration) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + patience;
+        while let Some(change) = self.pending.take() {
+            match change {
+                PendingChange::Remove {
+                    victim,
+                    mut process,
+                    fresh,
+                } => {
+                    let args = ["--node-id".to_owned(), victim.0.to_string()];
+                    if let Err(e) = self.cli_until("remove-node", &args, deadline).await {
+                        self.pending = Some(PendingChange::Remove {
+                            victim,
+                            process,
+                            fresh,
+                        });
+                        return Err(e);
+                    }
+                    process.wipe();
+                    drop(process);
+                    self.net.remove_node(victim);
+                    let peer = self.start_fresh(fresh).await?;
+                    self.pending = Some(PendingChange::Add { fresh, peer });
+                }
+                PendingChange::Add { fresh, peer } => {
+                    let args = [
+                        "--node-id".to_owned(),
+                        fresh.0.to_string(),
+                        "--peer-addr".to_owned(),
+                        peer.clone(),
+                        "--catch-up-timeout".to_owned(),
+                        "60".to_owned(),
+                    ];
+                    if let Err(e) = self.cli_until("add-node", &args, deadline).await {
+                        self.pending = Some(PendingChange::Add { fresh, peer });
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts node `fresh` (empty data dir, `--join` through a live member) and waits until it
+    /// serves; its peer address, for `add-node`.
+    async fn start_fresh(&mut self, fresh: NodeId) -> Result<String, ClusterError> {
         self.net.add_node(fresh)?;
         let via = self
             .nodes
@@ -227,19 +308,24 @@ impl Cluster {
         process.start()?;
         process.wait_ready(Duration::from_secs(30)).await?;
         self.nodes.insert(fresh, process);
-        self.cli(
-            "add-node",
-            &[
-                "--node-id".to_owned(),
-                fresh.0.to_string(),
-                "--peer-addr".to_owned(),
-                peer,
-                "--catch-up-timeout".to_owned(),
-                "60".to_owned(),
-            ],
-        )
-        .await?;
-        Ok(fresh)
+        Ok(peer)
+    }
+
+    /// [`Cluster::cli`] again, a second apart, until it succeeds or `deadline` passes.
+    async fn cli_until(
+        &mut self,
+        what: &'static str,
+        args: &[String],
+        deadline: Instant,
+    ) -> Result<String, ClusterError> {
+        loop {
+            match self.cli(what, args).await {
+                Ok(out) => return Ok(out),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(e) => println!("`perdura cluster {what}` not done yet, retrying: {e}"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Splits workflow group `group` (`perdura cluster split-group`); the split's JSON answer.
@@ -259,7 +345,9 @@ impl Cluster {
             node.resume();
             node.set_clock_offset(0)?;
         }
-        self.start_all(timeout).await
+        self.start_all(timeout).await?;
+        self.finish_pending(timeout.max(HEAL_MEMBERSHIP_RETRY))
+            .await
     }
 
     /// Kills every node and tears the network down.

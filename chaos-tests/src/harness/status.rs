@@ -26,6 +26,9 @@ pub struct StatusNode {
 pub struct StatusGroup {
     pub group: u32,
     pub leader: Option<u64>,
+    /// The last log index of the replica that reports itself leader (none if none does).
+    #[serde(default)]
+    pub leader_last_log_index: Option<u64>,
     #[serde(default)]
     pub voters: Vec<u64>,
     #[serde(default)]
@@ -37,6 +40,9 @@ pub struct StatusGroup {
 #[derive(Clone, Debug, Deserialize)]
 pub struct StatusReplica {
     pub node: u64,
+    /// The replica's own role (`leader`, `follower`, …; `unknown` when it was not asked).
+    #[serde(default)]
+    pub role: String,
     pub reachable: bool,
     pub applied_index: Option<u64>,
     pub digest: Option<String>,
@@ -66,9 +72,31 @@ impl ClusterStatus {
         let mut wanted: Vec<u64> = members.iter().map(|n| n.0).collect();
         wanted.sort_unstable();
         for group in &self.groups {
-            let Some(_) = group.leader else {
+            let Some(leader) = group.leader else {
                 return Some(format!("group {} has no leader", group.group));
             };
+            // The leader must lead by its own account and have applied its whole log (an entry
+            // of its own term at least, so everything committed before is applied there):
+            // followers keep naming a restarted leader, which no longer leads, until their
+            // election timeout, and entries it committed before its crash may be applied
+            // nowhere else yet.
+            let leads = group
+                .replicas
+                .iter()
+                .find(|r| r.node == leader)
+                .filter(|r| r.role == "leader");
+            let Some(leader_replica) = leads else {
+                return Some(format!(
+                    "group {}: node {leader} is named leader but does not report leading",
+                    group.group
+                ));
+            };
+            if leader_replica.applied_index != group.leader_last_log_index {
+                return Some(format!(
+                    "group {}: leader {leader} applied {:?} of its log up to {:?}",
+                    group.group, leader_replica.applied_index, group.leader_last_log_index
+                ));
+            }
             let mut voters = group.voters.clone();
             voters.sort_unstable();
             if voters != wanted {
@@ -140,11 +168,11 @@ mod tests {
     const TWO_GROUPS: &str = r#"{"cluster_id":"c","answered_by":1,"highest_node_id":3,
       "nodes":[{"id":1,"peer_addr":"a","state":"active","reachable":true,"error":null}],
       "groups":[
-        {"group":0,"leader":2,"term":3,"voters":[1,2,3],"learners":[],"replicas":[
+        {"group":0,"leader":2,"term":3,"leader_last_log_index":7,"voters":[1,2,3],"learners":[],"replicas":[
           {"node":1,"role":"follower","voter":true,"reachable":true,"applied_index":7,"digest":"d7"},
           {"node":2,"role":"leader","voter":true,"reachable":true,"applied_index":7,"digest":"d7"},
           {"node":3,"role":"follower","voter":true,"reachable":true,"applied_index":7,"digest":"d7"}]},
-        {"group":1,"leader":2,"term":3,"voters":[1,2,3],"learners":[],"replicas":[
+        {"group":1,"leader":2,"term":3,"leader_last_log_index":9,"voters":[1,2,3],"learners":[],"replicas":[
           {"node":1,"role":"follower","voter":true,"reachable":true,"applied_index":9,"digest":"d9"},
           {"node":2,"role":"leader","voter":true,"reachable":true,"applied_index":9,"digest":"d9"},
           {"node":3,"role":"follower","voter":true,"reachable":false,"applied_index":null,"digest":null}]}]}"#;
@@ -184,6 +212,33 @@ mod tests {
                 .not_converged(&[NodeId(1), NodeId(2), NodeId(4)])
                 .is_some(),
             "a replaced member must show up in the voters"
+        );
+    }
+
+    /// Followers still name a restarted leader that no longer leads (it must win a new
+    /// election), and a leader that has not applied its whole log may hold committed entries
+    /// nobody else applied yet: neither is converged, even with equal applied indexes.
+    #[test]
+    fn a_leader_that_does_not_lead_or_lags_its_own_log_is_not_converged() {
+        let all_up = TWO_GROUPS.replace(
+            r#""reachable":false,"applied_index":null,"digest":null"#,
+            r#""reachable":true,"applied_index":9,"digest":"d9""#,
+        );
+        let members = [NodeId(1), NodeId(2), NodeId(3)];
+        let demoted = all_up.replace(
+            r#""node":2,"role":"leader""#,
+            r#""node":2,"role":"follower""#,
+        );
+        let why = status_of(&demoted).not_converged(&members).unwrap();
+        assert!(why.contains("does not report leading"), "{why}");
+        let behind = all_up.replace(
+            r#""leader_last_log_index":9"#,
+            r#""leader_last_log_index":11"#,
+        );
+        let why = status_of(&behind).not_converged(&members).unwrap();
+        assert!(
+            why.contains("applied Some(9) of its log up to Some(11)"),
+            "{why}"
         );
     }
 
