@@ -82,6 +82,8 @@ pub use types::{Proposal, ProposalReply, TypeConfig};
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
+mod meta_test_support;
+#[cfg(test)]
 mod replication_tests;
 #[cfg(test)]
 mod restart_read_tests;

@@ -383,13 +383,14 @@ mod tests {
         let reader = log.clone();
         let appended = Arc::new(AtomicU64::new(0));
         let done = Arc::new(AtomicBool::new(false));
-        let reads = {
-            let (appended, done) = (appended.clone(), done.clone());
+        let reads = Arc::new(AtomicU64::new(0));
+        let reader = {
+            let (appended, done, reads) = (appended.clone(), done.clone(), reads.clone());
             std::thread::spawn(move || {
-                let mut reads = 0u64;
                 while !done.load(Ordering::Acquire) {
                     let last = appended.load(Ordering::Acquire);
                     if last == 0 {
+                        std::thread::yield_now();
                         continue;
                     }
                     let entries = reader.read_entries(1, Some(last + 1)).expect("read");
@@ -399,9 +400,8 @@ mod tests {
                         (1..=last).collect::<Vec<_>>(),
                         "short read of 1..={last}"
                     );
-                    reads += 1;
+                    reads.fetch_add(1, Ordering::AcqRel);
                 }
-                reads
             })
         };
         for index in 1..=3000 {
@@ -413,8 +413,15 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
+        // On a loaded machine the reader thread may not have been scheduled during the
+        // appends: give it time to read at least once (it still proves nothing was missed
+        // then, only less of the race was exercised).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while reads.load(Ordering::Acquire) == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         done.store(true, Ordering::Release);
-        let reads = reads.join().expect("the reader thread panicked");
-        assert!(reads > 0, "the reader never ran");
+        reader.join().expect("the reader thread panicked");
+        assert!(reads.load(Ordering::Acquire) > 0, "the reader never ran");
     }
 }

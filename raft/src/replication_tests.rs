@@ -1,14 +1,16 @@
 //! Three replicas of one group over the loopback transport: replication, failover, and a
 //! snapshot installed on a node that joins after the log was purged.
 
-use crate::log_store::GroupLogStore;
-use crate::network::{GroupNetworkFactory, LoopbackTransport};
-use crate::observer::NoopObserver;
-use crate::state_machine::{ApplyHooks, GroupState, GroupStateMachine, SharedState};
-use crate::types::{GroupRaft, Proposal};
-use openraft::{BasicNode, Config, SnapshotPolicy};
-use perdura_engine::{GroupId, MetaCommand, NamespaceRecord};
-use perdura_storage::{Db, LogWriter};
+use crate::meta_test_support::{
+    fast_snapshotting_config, known_leader, namespaces_in, register_namespace, start_meta_replica,
+    write_retrying,
+};
+use crate::network::LoopbackTransport;
+use crate::state_machine::SharedState;
+use crate::types::GroupRaft;
+use openraft::BasicNode;
+use perdura_engine::GroupId;
+use perdura_storage::Db;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,35 +21,10 @@ struct Replica {
     _dir: tempfile::TempDir,
 }
 
-fn config() -> Arc<Config> {
-    let config = Config {
-        heartbeat_interval: 50,
-        election_timeout_min: 200,
-        election_timeout_max: 400,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(10),
-        max_in_snapshot_log_to_keep: 0,
-        ..Default::default()
-    };
-    Arc::new(config.validate().expect("valid config"))
-}
-
 async fn replica(node: u64, transport: &Arc<LoopbackTransport>) -> Replica {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Arc::new(Db::open(dir.path()).expect("open"));
-    let writer = Arc::new(LogWriter::start(db.clone()));
-    let hooks = ApplyHooks {
-        observer: Arc::new(NoopObserver),
-        timer: Arc::default(),
-        outbox: Arc::default(),
-    };
-    let sm = GroupStateMachine::open(GroupId::META, db.clone(), hooks).expect("state machine");
-    let state = sm.state();
-    let log = GroupLogStore::new(GroupId::META, db, writer);
-    let network = GroupNetworkFactory::new(GroupId::META, transport.clone());
-    let raft = openraft::Raft::new(node, config(), network, log, sm)
-        .await
-        .expect("raft");
-    transport.register(node, GroupId::META, raft.clone());
+    let (raft, state) = start_meta_replica(node, db, fast_snapshotting_config(), transport).await;
     Replica {
         raft,
         state,
@@ -56,33 +33,7 @@ async fn replica(node: u64, transport: &Arc<LoopbackTransport>) -> Replica {
 }
 
 fn namespaces(replica: &Replica) -> Vec<String> {
-    match &*replica.state.read().expect("lock") {
-        GroupState::Meta(meta) => meta.namespaces.keys().cloned().collect(),
-        GroupState::Shard(_) => unreachable!("meta group"),
-    }
-}
-
-fn register(name: String) -> Proposal {
-    Proposal::Meta(MetaCommand::RegisterNamespace(NamespaceRecord {
-        name,
-        id: String::new(),
-        description: String::new(),
-        owner_email: String::new(),
-        retention_ms: 1,
-        registered_at_ms: 1,
-    }))
-}
-
-/// Writes through `raft`, retrying while a fresh leader is not writable yet (lease, blank entry).
-async fn write(raft: &GroupRaft, proposal: Proposal) -> u64 {
-    for _ in 0..100 {
-        match raft.client_write(proposal.clone()).await {
-            Ok(reply) => return reply.log_id.index,
-            Err(e) => tracing::debug!(error = %e, "write not accepted yet"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the leader never accepted the write");
+    namespaces_in(&replica.state)
 }
 
 async fn wait_applied(replica: &Replica, index: u64) {
@@ -95,17 +46,8 @@ async fn wait_applied(replica: &Replica, index: u64) {
 }
 
 async fn leader_of(replicas: &BTreeMap<u64, Replica>) -> u64 {
-    let any = replicas.values().next().expect("a replica");
-    let m = any
-        .raft
-        .wait(Some(Duration::from_secs(10)))
-        .metrics(
-            |m| m.current_leader.is_some_and(|l| replicas.contains_key(&l)),
-            "leader elected",
-        )
-        .await
-        .expect("leader");
-    m.current_leader.expect("leader")
+    let any = &replicas.values().next().expect("a replica").raft;
+    known_leader(any, |l| replicas.contains_key(&l)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +66,11 @@ async fn three_replicas_replicate_fail_over_and_install_snapshots() {
     let leader = leader_of(&replicas).await;
     let mut last = 0;
     for i in 0..25 {
-        last = write(&replicas[&leader].raft, register(format!("a-{i}"))).await;
+        last = write_retrying(
+            &replicas[&leader].raft,
+            register_namespace(format!("a-{i}")),
+        )
+        .await;
     }
     for replica in replicas.values() {
         wait_applied(replica, last).await;
@@ -148,7 +94,7 @@ async fn three_replicas_replicate_fail_over_and_install_snapshots() {
         .change_membership(BTreeSet::from([1, 2, 3]), false)
         .await
         .expect("change membership");
-    let index = write(&leader_raft, register("after-join".into())).await;
+    let index = write_retrying(&leader_raft, register_namespace("after-join")).await;
     for replica in replicas.values() {
         wait_applied(replica, index).await;
     }
@@ -165,9 +111,9 @@ async fn three_replicas_replicate_fail_over_and_install_snapshots() {
     old.raft.shutdown().await.expect("shutdown");
     let new_leader = leader_of(&replicas).await;
     assert_ne!(new_leader, leader);
-    let index = write(
+    let index = write_retrying(
         &replicas[&new_leader].raft,
-        register("after-failover".into()),
+        register_namespace("after-failover"),
     )
     .await;
     for replica in replicas.values() {

@@ -9,16 +9,17 @@
 //! acked. The replicas here run on the simulation's in-memory disks (a crash drops exactly the
 //! unsynced writes) with the openraft configuration every Perdura cluster node uses.
 
-use crate::log_store::GroupLogStore;
+use crate::meta_test_support::{
+    current_leader, known_leader, namespaces_in, register_namespace, start_meta_replica,
+    write_retrying,
+};
 use crate::multi::{ClusterRaftOptions, RaftTiming, RaftTuning, openraft_config};
-use crate::network::{GroupNetworkFactory, LoopbackTransport};
-use crate::observer::NoopObserver;
-use crate::state_machine::{ApplyHooks, GroupState, GroupStateMachine, SharedState};
-use crate::types::{GroupRaft, Proposal};
-use openraft::type_config::async_runtime::watch::WatchReceiver;
+use crate::network::LoopbackTransport;
+use crate::state_machine::SharedState;
+use crate::types::GroupRaft;
 use openraft::{BasicNode, ReadPolicy};
-use perdura_engine::{GroupId, MetaCommand, NamespaceRecord};
-use perdura_storage::{Db, LogWriter, MemoryDisks};
+use perdura_engine::GroupId;
+use perdura_storage::{Db, MemoryDisks};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,64 +47,17 @@ async fn open(node: u64, disks: &Arc<MemoryDisks>, transport: &Arc<LoopbackTrans
     let config = openraft_config(&tuning, Some(ClusterRaftOptions)).expect("valid config");
     let path = disk_path(node);
     let db = Arc::new(Db::open_memory(&path, disks.disk(&path)));
-    let writer = Arc::new(LogWriter::start(db.clone()));
-    let hooks = ApplyHooks {
-        observer: Arc::new(NoopObserver),
-        timer: Arc::default(),
-        outbox: Arc::default(),
-    };
-    let sm = GroupStateMachine::open(GroupId::META, db.clone(), hooks).expect("state machine");
-    let state = sm.state();
-    let log = GroupLogStore::new(GroupId::META, db, writer);
-    let network = GroupNetworkFactory::new(GroupId::META, transport.clone());
-    let raft = openraft::Raft::new(node, config, network, log, sm)
-        .await
-        .expect("raft");
-    transport.register(node, GroupId::META, raft.clone());
+    let (raft, state) = start_meta_replica(node, db, config, transport).await;
     Replica { raft, state }
 }
 
 fn namespaces(replica: &Replica) -> BTreeSet<String> {
-    match &*replica.state.read().expect("lock") {
-        GroupState::Meta(meta) => meta.namespaces.keys().cloned().collect(),
-        GroupState::Shard(_) => unreachable!("meta group"),
-    }
-}
-
-fn register(name: String) -> Proposal {
-    Proposal::Meta(MetaCommand::RegisterNamespace(NamespaceRecord {
-        name,
-        id: String::new(),
-        description: String::new(),
-        owner_email: String::new(),
-        retention_ms: 1,
-        registered_at_ms: 1,
-    }))
-}
-
-/// Writes through `raft`, retrying while a fresh leader is not writable yet (lease, blank entry).
-async fn write(raft: &GroupRaft, proposal: Proposal) {
-    for _ in 0..100 {
-        if raft.client_write(proposal.clone()).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the leader never accepted the write");
+    namespaces_in(&replica.state).into_iter().collect()
 }
 
 async fn leader_of(replicas: &BTreeMap<u64, Replica>) -> u64 {
-    let any = replicas.values().next().expect("a replica");
-    let m = any
-        .raft
-        .wait(Some(Duration::from_secs(10)))
-        .metrics(
-            |m| m.current_leader.is_some_and(|l| replicas.contains_key(&l)),
-            "leader elected",
-        )
-        .await
-        .expect("leader");
-    m.current_leader.expect("leader")
+    let any = &replicas.values().next().expect("a replica").raft;
+    known_leader(any, |l| replicas.contains_key(&l)).await
 }
 
 /// A linearizable read on `node` as Perdura makes one: the read index from whoever leads (this
@@ -112,7 +66,7 @@ async fn leader_of(replicas: &BTreeMap<u64, Replica>) -> u64 {
 async fn linearizable_read(replicas: &BTreeMap<u64, Replica>, node: u64) -> BTreeSet<String> {
     let reader = &replicas[&node];
     for _ in 0..200 {
-        let leader = reader.raft.metrics().borrow_watched().current_leader;
+        let leader = current_leader(&reader.raft);
         if let Some(leader) = leader.filter(|l| replicas.contains_key(l))
             && let Ok((read, _)) = replicas[&leader]
                 .raft
@@ -151,7 +105,7 @@ async fn a_leader_restarted_after_a_power_loss_serves_no_read_older_than_its_ack
     let mut acked = BTreeSet::new();
     for i in 0..20 {
         let name = format!("ns-{i}");
-        write(&replicas[&leader].raft, register(name.clone())).await;
+        write_retrying(&replicas[&leader].raft, register_namespace(name.clone())).await;
         acked.insert(name);
     }
 

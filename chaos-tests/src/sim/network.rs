@@ -192,8 +192,27 @@ pub struct NodeTransport {
 
 type Rpc<'a, T> = BoxFuture<'a, Result<T, RPCError<TypeConfig>>>;
 
-fn remote<E: std::error::Error>(from: u64, error: E) -> RPCError<TypeConfig> {
-    RPCError::Unreachable(Unreachable::from_string(format!("node {from}: {error}")))
+impl NodeTransport {
+    /// One RPC over the simulated network: the request's trip to `target` (delay, loss,
+    /// partition), `call` on the target's replica of `group`, and the answer's trip back. An
+    /// error the target answers with is reported as unreachable, as a real peer client would.
+    async fn deliver<T, E, Call, Answer>(
+        &self,
+        target: u64,
+        group: GroupId,
+        call: Call,
+    ) -> Result<T, Unreachable<TypeConfig>>
+    where
+        Call: FnOnce(GroupRaft) -> Answer,
+        Answer: std::future::Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let raft = self.net.send(self.node, target, group).await?;
+        let answer = call(raft)
+            .await
+            .map_err(|e| Unreachable::from_string(format!("node {target}: {e}")))?;
+        self.net.answer(self.node, target, answer).await
+    }
 }
 
 impl RaftTransport for NodeTransport {
@@ -204,19 +223,11 @@ impl RaftTransport for NodeTransport {
         rpc: AppendEntriesRequest<TypeConfig>,
     ) -> Rpc<'_, AppendEntriesResponse<TypeConfig>> {
         Box::pin(async move {
-            let raft = self
-                .net
-                .send(self.node, target, group)
-                .await
-                .map_err(RPCError::Unreachable)?;
-            let answer = raft
-                .append_entries(rpc)
-                .await
-                .map_err(|e| remote(target, e))?;
-            self.net
-                .answer(self.node, target, answer)
-                .await
-                .map_err(RPCError::Unreachable)
+            self.deliver(target, group, |raft| async move {
+                raft.append_entries(rpc).await
+            })
+            .await
+            .map_err(RPCError::Unreachable)
         })
     }
 
@@ -227,14 +238,7 @@ impl RaftTransport for NodeTransport {
         rpc: VoteRequest<TypeConfig>,
     ) -> Rpc<'_, VoteResponse<TypeConfig>> {
         Box::pin(async move {
-            let raft = self
-                .net
-                .send(self.node, target, group)
-                .await
-                .map_err(RPCError::Unreachable)?;
-            let answer = raft.vote(rpc).await.map_err(|e| remote(target, e))?;
-            self.net
-                .answer(self.node, target, answer)
+            self.deliver(target, group, |raft| async move { raft.vote(rpc).await })
                 .await
                 .map_err(RPCError::Unreachable)
         })
@@ -247,16 +251,13 @@ impl RaftTransport for NodeTransport {
         rpc: VoteRequest<TypeConfig>,
     ) -> Rpc<'_, VoteResponse<TypeConfig>> {
         Box::pin(async move {
-            let raft = self
-                .net
-                .send(self.node, target, group)
-                .await
-                .map_err(RPCError::Unreachable)?;
-            let answer = raft.pre_vote(rpc).await.map_err(|e| remote(target, e))?;
-            self.net
-                .answer(self.node, target, answer)
-                .await
-                .map_err(RPCError::Unreachable)
+            self.deliver(
+                target,
+                group,
+                |raft| async move { raft.pre_vote(rpc).await },
+            )
+            .await
+            .map_err(RPCError::Unreachable)
         })
     }
 
@@ -267,19 +268,11 @@ impl RaftTransport for NodeTransport {
         rpc: TransferLeaderRequest<TypeConfig>,
     ) -> Rpc<'_, TransferLeaderResponse<TypeConfig>> {
         Box::pin(async move {
-            let raft = self
-                .net
-                .send(self.node, target, group)
-                .await
-                .map_err(RPCError::Unreachable)?;
-            let answer = raft
-                .handle_transfer_leader(rpc)
-                .await
-                .map_err(|e| remote(target, e))?;
-            self.net
-                .answer(self.node, target, answer)
-                .await
-                .map_err(RPCError::Unreachable)
+            self.deliver(target, group, |raft| async move {
+                raft.handle_transfer_leader(rpc).await
+            })
+            .await
+            .map_err(RPCError::Unreachable)
         })
     }
 
@@ -291,23 +284,11 @@ impl RaftTransport for NodeTransport {
         snapshot: Snapshot,
     ) -> BoxFuture<'_, Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>>> {
         Box::pin(async move {
-            let raft = self
-                .net
-                .send(self.node, target, group)
-                .await
-                .map_err(StreamingError::Unreachable)?;
-            let answer = raft
-                .install_full_snapshot(vote, snapshot)
-                .await
-                .map_err(|e| {
-                    StreamingError::Unreachable(Unreachable::from_string(format!(
-                        "node {target}: {e}"
-                    )))
-                })?;
-            self.net
-                .answer(self.node, target, answer)
-                .await
-                .map_err(StreamingError::Unreachable)
+            self.deliver(target, group, |raft| async move {
+                raft.install_full_snapshot(vote, snapshot).await
+            })
+            .await
+            .map_err(StreamingError::Unreachable)
         })
     }
 

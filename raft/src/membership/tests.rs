@@ -2,16 +2,18 @@
 //! node catches up by snapshot and becomes a voter, a dead node is removed, and a removal that
 //! would leave no reachable majority is refused.
 
-use crate::log_store::GroupLogStore;
 use crate::membership::group_change::{self, ChangeOutcome, GroupChange, GroupChangeError};
-use crate::network::{GroupNetworkFactory, LoopbackTransport};
-use crate::observer::NoopObserver;
-use crate::state_machine::{ApplyHooks, GroupState, GroupStateMachine, SharedState};
-use crate::types::{GroupRaft, Proposal};
+use crate::meta_test_support::{
+    fast_snapshotting_config, known_leader, namespaces_in, register_namespace, start_meta_replica,
+    write_retrying,
+};
+use crate::network::LoopbackTransport;
+use crate::state_machine::SharedState;
+use crate::types::GroupRaft;
+use openraft::BasicNode;
 use openraft::type_config::async_runtime::watch::WatchReceiver;
-use openraft::{BasicNode, Config, SnapshotPolicy};
-use perdura_engine::{GroupId, MetaCommand, NamespaceRecord};
-use perdura_storage::{Db, LogWriter};
+use perdura_engine::GroupId;
+use perdura_storage::Db;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,29 +27,7 @@ struct Replica {
 async fn replica(node: u64, transport: &Arc<LoopbackTransport>) -> Replica {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Arc::new(Db::open(dir.path()).expect("open"));
-    let writer = Arc::new(LogWriter::start(db.clone()));
-    let hooks = ApplyHooks {
-        observer: Arc::new(NoopObserver),
-        timer: Arc::default(),
-        outbox: Arc::default(),
-    };
-    let sm = GroupStateMachine::open(GroupId::META, db.clone(), hooks).expect("state machine");
-    let state = sm.state();
-    let log = GroupLogStore::new(GroupId::META, db, writer);
-    let network = GroupNetworkFactory::new(GroupId::META, transport.clone());
-    let config = Config {
-        heartbeat_interval: 50,
-        election_timeout_min: 200,
-        election_timeout_max: 400,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(10),
-        max_in_snapshot_log_to_keep: 0,
-        ..Default::default()
-    };
-    let config = Arc::new(config.validate().expect("valid config"));
-    let raft = openraft::Raft::new(node, config, network, log, sm)
-        .await
-        .expect("raft");
-    transport.register(node, GroupId::META, raft.clone());
+    let (raft, state) = start_meta_replica(node, db, fast_snapshotting_config(), transport).await;
     Replica {
         raft,
         state,
@@ -56,42 +36,16 @@ async fn replica(node: u64, transport: &Arc<LoopbackTransport>) -> Replica {
 }
 
 fn namespaces(replica: &Replica) -> Vec<String> {
-    match &*replica.state.read().expect("lock") {
-        GroupState::Meta(meta) => meta.namespaces.keys().cloned().collect(),
-        GroupState::Shard(_) => unreachable!("meta group"),
-    }
+    namespaces_in(&replica.state)
 }
 
 async fn write(raft: &GroupRaft, name: String) -> u64 {
-    let proposal = Proposal::Meta(MetaCommand::RegisterNamespace(NamespaceRecord {
-        name,
-        id: String::new(),
-        description: String::new(),
-        owner_email: String::new(),
-        retention_ms: 1,
-        registered_at_ms: 1,
-    }));
-    for _ in 0..100 {
-        if let Ok(reply) = raft.client_write(proposal.clone()).await {
-            return reply.log_id.index;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the leader never accepted the write");
+    write_retrying(raft, register_namespace(name)).await
 }
 
 async fn leader_of(replicas: &BTreeMap<u64, Replica>) -> u64 {
-    let any = replicas.values().next().expect("a replica");
-    let m = any
-        .raft
-        .wait(Some(Duration::from_secs(10)))
-        .metrics(
-            |m| m.current_leader.is_some_and(|l| replicas.contains_key(&l)),
-            "leader elected",
-        )
-        .await
-        .expect("leader");
-    m.current_leader.expect("leader")
+    let any = &replicas.values().next().expect("a replica").raft;
+    known_leader(any, |l| replicas.contains_key(&l)).await
 }
 
 fn addr(node: u64) -> String {
