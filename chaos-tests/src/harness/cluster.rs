@@ -51,6 +51,12 @@ pub struct Cluster {
     pub config: ClusterConfig,
     // Field order matters: nodes are killed before their namespaces go.
     pub nodes: BTreeMap<NodeId, NodeProcess>,
+    /// Removed nodes, dead and wiped, kept until the cluster is dropped: a lazyfs data dir is
+    /// unmounted only then. Every live node's namespace holds a copy of every lazyfs mount
+    /// made before it started (`ip netns exec` gives each node its own mount namespace), so
+    /// the FUSE session of a removed node does not end while other nodes run, and unmounting
+    /// it in the middle of a run blocked the harness for good (seed 401, 5 nodes).
+    retired: Vec<Box<NodeProcess>>,
     pub net: Network,
     /// A membership change the nemesis began and could not finish under its faults.
     pending: Option<PendingChange>,
@@ -94,6 +100,7 @@ impl Cluster {
         let mut cluster = Cluster {
             config,
             nodes: BTreeMap::new(),
+            retired: Vec::new(),
             net,
             pending: None,
         };
@@ -268,7 +275,7 @@ impl Cluster {
                         return Err(e);
                     }
                     process.wipe();
-                    drop(process);
+                    self.retired.push(process);
                     self.net.remove_node(victim);
                     let peer = self.start_fresh(fresh).await?;
                     self.pending = Some(PendingChange::Add { fresh, peer });

@@ -1,0 +1,87 @@
+//! The `membership` fault with every data dir on lazyfs (the `lose-unsynced` fault on): a node
+//! is replaced and the harness goes on. Found by the campaign (5 nodes, seed 401, `--faults
+//! all`): dropping the removed node's lazyfs mid-run waited forever for its FUSE session, which
+//! the other nodes' mount namespaces kept alive, and the whole harness stopped. Needs root,
+//! network namespaces and /dev/fuse; skipped otherwise.
+
+use perdura_chaos::harness::cluster::{Cluster, ClusterConfig};
+use perdura_chaos::harness::disk::DiskFaults;
+use perdura_chaos::harness::exec::is_root;
+use perdura_chaos::harness::net;
+use perdura_chaos::ids::NodeId;
+use perdura_chaos::lazyfs::can_mount;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn perdura_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .join("perdura")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_replaced_while_every_data_dir_is_on_lazyfs_does_not_stop_the_harness() {
+    if !is_root() {
+        eprintln!("skipped: the harness network needs root");
+        return;
+    }
+    if let Err(why) = can_mount() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let binary = perdura_binary();
+    assert!(
+        binary.exists(),
+        "{} is missing: cargo build -p perdura-node",
+        binary.display()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = ClusterConfig {
+        binary,
+        dir: dir.path().to_owned(),
+        groups: 2,
+        libfaketime: None,
+        disk_faults: DiskFaults {
+            lazyfs: true,
+            fsync_errors: false,
+        },
+    };
+    let net_id = net::free_net_id(90).expect("a free net id");
+    let mut cluster = Cluster::create(config, net_id, 3).expect("cluster");
+    cluster
+        .start_all(Duration::from_secs(60))
+        .await
+        .expect("nodes start");
+    cluster
+        .wait_converged(Duration::from_secs(90))
+        .await
+        .expect("the cluster forms");
+
+    // The nemesis holds the cluster inside one task of the runtime: a replacement that blocks
+    // a worker thread stops the harness. It runs in its own task here, so that the test's task
+    // (on the other worker) sees the deadline pass; a worker blocked for good would also keep
+    // the runtime from shutting down, so that failure exits the test process.
+    let replacing = tokio::spawn(async move {
+        let replaced = cluster.replace_node(NodeId(1)).await;
+        (cluster, replaced)
+    });
+    let Ok(joined) = tokio::time::timeout(Duration::from_secs(180), replacing).await else {
+        eprintln!(
+            "FAILED: replacing a node whose data dir is on lazyfs did not return within 180 s \
+             (the harness is blocked)"
+        );
+        std::process::exit(1);
+    };
+    let (mut cluster, replaced) = joined.expect("the replacing task");
+    let replaced = replaced.expect("the replacement succeeds");
+    assert_eq!(replaced, NodeId(4));
+    assert_eq!(cluster.members(), vec![NodeId(2), NodeId(3), NodeId(4)]);
+    let status = cluster
+        .wait_converged(Duration::from_secs(120))
+        .await
+        .expect("the cluster converges on the new members");
+    assert!(status.groups.iter().all(|g| g.voters.len() == 3));
+    cluster.shutdown();
+}
