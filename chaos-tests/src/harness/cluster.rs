@@ -56,7 +56,7 @@ pub struct Cluster {
     /// made before it started (`ip netns exec` gives each node its own mount namespace), so
     /// the FUSE session of a removed node does not end while other nodes run, and unmounting
     /// it in the middle of a run blocked the harness for good (seed 401, 5 nodes).
-    retired: Vec<Box<NodeProcess>>,
+    retired: Vec<NodeProcess>,
     pub net: Network,
     /// A membership change the nemesis began and could not finish under its faults.
     pending: Option<PendingChange>,
@@ -275,7 +275,7 @@ impl Cluster {
                         return Err(e);
                     }
                     process.wipe();
-                    self.retired.push(process);
+                    self.retired.push(*process);
                     self.net.remove_node(victim);
                     let peer = self.start_fresh(fresh).await?;
                     self.pending = Some(PendingChange::Add { fresh, peer });
