@@ -12,8 +12,8 @@
 //!   is committed through Raft, so it goes to exactly one poller;
 //! * history long polls ([`history_watch`]);
 //! * workflow queries, which live only in memory ([`query`]);
-//! * the workflows started/completed counters ([`workflow_metrics`]) and the gRPC latency layer
-//!   ([`rpc_metrics`]).
+//! * the workflows started/completed counters ([`workflow_metrics`]), the gRPC latency layer
+//!   ([`rpc_metrics`]) and the layer that answers a panicking call INTERNAL ([`panic_guard`]).
 //! * the cluster operator API `perdura.admin.v1.ClusterAdmin` ([`admin`]).
 //!
 //! Invariants:
@@ -28,6 +28,7 @@ pub mod limits;
 pub mod matching;
 pub mod observer;
 pub mod operator;
+pub mod panic_guard;
 pub mod pb;
 pub mod query;
 mod rpc;

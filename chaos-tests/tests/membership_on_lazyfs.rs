@@ -11,7 +11,9 @@ use perdura_chaos::harness::net;
 use perdura_chaos::ids::NodeId;
 use perdura_chaos::lazyfs::can_mount;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 fn perdura_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
@@ -60,21 +62,29 @@ async fn a_node_replaced_while_every_data_dir_is_on_lazyfs_does_not_stop_the_har
         .expect("the cluster forms");
 
     // The nemesis holds the cluster inside one task of the runtime: a replacement that blocks
-    // a worker thread stops the harness. It runs in its own task here, so that the test's task
-    // (on the other worker) sees the deadline pass; a worker blocked for good would also keep
-    // the runtime from shutting down, so that failure exits the test process.
-    let replacing = tokio::spawn(async move {
-        let replaced = cluster.replace_node(NodeId(1)).await;
-        (cluster, replaced)
-    });
-    let Ok(joined) = tokio::time::timeout(Duration::from_secs(180), replacing).await else {
-        eprintln!(
-            "FAILED: replacing a node whose data dir is on lazyfs did not return within 180 s \
-             (the harness is blocked)"
-        );
-        std::process::exit(1);
+    // a worker thread stops the harness, and the runtime with it (its timers too). A watchdog
+    // thread outside the runtime fails the test process if the replacement does not return.
+    let returned = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let returned = returned.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(180);
+            while Instant::now() < deadline {
+                if returned.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            eprintln!(
+                "FAILED: replacing a node whose data dir is on lazyfs did not return within \
+                 180 s (the harness is blocked)"
+            );
+            std::process::exit(1);
+        })
     };
-    let (mut cluster, replaced) = joined.expect("the replacing task");
+    let replaced = cluster.replace_node(NodeId(1)).await;
+    returned.store(true, Ordering::Release);
+    watchdog.join().expect("the watchdog");
     let replaced = replaced.expect("the replacement succeeds");
     assert_eq!(replaced, NodeId(4));
     assert_eq!(cluster.members(), vec![NodeId(2), NodeId(3), NodeId(4)]);

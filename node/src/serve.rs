@@ -4,6 +4,7 @@ use crate::cli::ServeOptions;
 use anyhow::Context;
 use perdura_api::admin::ClusterAdminService;
 use perdura_api::operator::Operator;
+use perdura_api::panic_guard::PanicGuardLayer;
 use perdura_api::pb::admin::cluster_admin_server::ClusterAdminServer;
 use perdura_api::pb::operatorservice::operator_service_server::OperatorServiceServer;
 use perdura_api::pb::workflowservice::workflow_service_server::WorkflowServiceServer;
@@ -125,6 +126,8 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         tonic::transport::Server::builder()
             // One place times every call of both services.
             .layer(RpcMetricsLayer)
+            // Inside the timing: a panicking call is timed as INTERNAL.
+            .layer(PanicGuardLayer)
             .add_service(workflow_service)
             .add_service(operator_service)
             .add_service(

@@ -13,6 +13,7 @@ use crate::serve::{SHUTDOWN_GRACE, incoming, shutdown_signal, temporal_services}
 use crate::server_config::{HostPort, ServerConfig};
 use anyhow::Context;
 use perdura_api::admin::ClusterAdminService;
+use perdura_api::panic_guard::PanicGuardLayer;
 use perdura_api::pb::admin::cluster_admin_server::ClusterAdminServer;
 use perdura_api::rpc_metrics::RpcMetricsLayer;
 use perdura_api::{Frontend, NodeObserver};
@@ -91,6 +92,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         tonic::transport::Server::builder()
             // One place times every call (health checks are labelled method "unknown").
             .layer(RpcMetricsLayer)
+            // Inside the timing: a panicking call is timed as INTERNAL.
+            .layer(PanicGuardLayer)
             .add_service(health_service)
             .add_service(workflow_service)
             .add_service(operator_service)
