@@ -122,7 +122,12 @@ pub struct MountedLazyFs {
     // Field order: the control thread stops before the session unmounts.
     _control: Option<ControlServer>,
     session: Option<BackgroundSession>,
+    /// The kernel's FUSE connection number (the mount's minor device), for aborting it.
+    connection: Option<u32>,
 }
+
+/// How long an unmount waits for the session to end before it aborts the FUSE connection.
+const UNMOUNT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl MountedLazyFs {
     /// Mounts a lazyfs of `backing` on `mountpoint` (both existing directories), serving the
@@ -153,12 +158,16 @@ impl MountedLazyFs {
         let control = control
             .map(|path| ControlServer::start(path, cache.clone(), notifier.clone()))
             .transpose()?;
+        let connection = std::fs::metadata(mountpoint)
+            .ok()
+            .map(|m| sys::minor(std::os::unix::fs::MetadataExt::dev(&m)));
         Ok(MountedLazyFs {
             mountpoint: mountpoint.to_owned(),
             cache,
             notifier,
             _control: control,
             session: Some(session),
+            connection,
         })
     }
 
@@ -189,12 +198,34 @@ impl MountedLazyFs {
         self.end()
     }
 
+    /// Unmounts and waits for the session to end. The session ends when the kernel closes
+    /// the FUSE connection, which it does only once no mount of it is left in any mount
+    /// namespace: a node started with `ip netns exec` has its own mount namespace holding a
+    /// copy of every lazyfs mounted before it started, and while such a node runs, a plain
+    /// unmount here never ends the session (the harness hung on it). After
+    /// [`UNMOUNT_PATIENCE`] the connection is aborted (`/sys/fs/fuse/connections/N/abort`),
+    /// which ends it everywhere: this filesystem is being discarded anyway.
     fn end(&mut self) -> Result<(), LazyFsError> {
         self._control.take();
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        session.umount_and_join().map_err(|source| {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || drop(done_tx.send(session.umount_and_join())));
+        let result = match done.recv_timeout(UNMOUNT_PATIENCE) {
+            Ok(result) => result,
+            Err(_) => {
+                if let Some(connection) = self.connection {
+                    sys::abort_fuse_connection(connection);
+                }
+                done.recv_timeout(UNMOUNT_PATIENCE).unwrap_or_else(|_| {
+                    Err(std::io::Error::other(
+                        "the FUSE session did not end after its connection was aborted",
+                    ))
+                })
+            }
+        };
+        result.map_err(|source| {
             // Busy (a process still has files open there): detach it so nothing is left
             // mounted; the session ends when its last user goes.
             let _ = sys::lazy_unmount(&self.mountpoint);

@@ -238,3 +238,23 @@ pub fn lazy_unmount(path: &Path) -> io::Result<()> {
     // SAFETY: a valid NUL-terminated path; the result is checked.
     check(unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) }).map(drop)
 }
+
+/// The minor number of a device id (glibc's `minor`): for a FUSE mount, its connection number.
+pub fn minor(dev: u64) -> u32 {
+    ((dev & 0xff) | ((dev >> 12) & 0xffff_ff00)) as u32
+}
+
+/// Aborts FUSE connection `connection` through the fusectl filesystem (mounting it on
+/// `/sys/fs/fuse/connections` first if it is not): every request of the connection fails and
+/// its server's reads end. Best effort: errors are ignored.
+pub fn abort_fuse_connection(connection: u32) {
+    let root = Path::new("/sys/fs/fuse/connections");
+    let abort = root.join(connection.to_string()).join("abort");
+    if !abort.exists() {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "fusectl", "none"])
+            .arg(root)
+            .status();
+    }
+    let _ = std::fs::write(&abort, b"1");
+}
