@@ -363,21 +363,31 @@ pub async fn run_with(
         check: None,
         valid: false,
     };
+    // A cluster that did not converge is read and judged all the same: the checkers name what
+    // differs between the replicas (a run that only says "digests differ" cannot be diagnosed),
+    // and the verdict stays invalid.
     let status = match converged {
-        Ok(status) => status,
+        Ok(status) => {
+            println!(
+                "converged at {:.1}s: every group has equal applied indexes on {:?}",
+                clock.now().0 as f64 / 1e9,
+                ids(&members)
+            );
+            status
+        }
         Err(e) => {
             println!("NOT CONVERGED after healing: {e}");
             summary.not_converged = Some(e.to_string());
-            cluster.shutdown();
-            write_summary(&config.out, &summary)?;
-            return Ok(summary);
+            match cluster.status().await {
+                Ok(status) => status,
+                Err(_) => {
+                    cluster.shutdown();
+                    write_summary(&config.out, &summary)?;
+                    return Ok(summary);
+                }
+            }
         }
     };
-    println!(
-        "converged at {:.1}s: every group has equal applied indexes on {:?}",
-        clock.now().0 as f64 / 1e9,
-        ids(&members)
-    );
 
     let records = read_history(BufReader::new(
         File::open(&history_path).map_err(io("reading", &history_path))?,
@@ -397,7 +407,17 @@ pub async fn run_with(
             workflow_ids: workflow_ids.into_iter().collect(),
             read_at: clock.now(),
         })
-        .await?;
+        .await;
+    let final_read = match final_read {
+        Ok(read) => read,
+        Err(e) if summary.not_converged.is_some() => {
+            println!("no final read of the unconverged cluster: {e}");
+            cluster.shutdown();
+            write_summary(&config.out, &summary)?;
+            return Ok(summary);
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!(
         "final read done at {:.1}s ({} workflow IDs per node)",
         clock.now().0 as f64 / 1e9,
@@ -412,7 +432,7 @@ pub async fn run_with(
     let history = History::from_records(records)?;
     let check = check_all(&history, &final_read, &config.check);
     print!("{check}");
-    summary.valid = check.valid;
+    summary.valid = check.valid && summary.not_converged.is_none();
     summary.check = Some(check);
     write_summary(&config.out, &summary)?;
     Ok(summary)
