@@ -13,6 +13,7 @@
 
 use super::clock::{HarnessClock, SharedRecorder};
 use super::cluster::{Cluster, ClusterConfig, ClusterError};
+use super::exec::ExecError;
 use super::final_read::{FinalReadError, FinalReadInput, FinalReader, FrontendFinalReader};
 use super::grpc_workload::GrpcWorkload;
 use super::nemesis::{EpisodeLog, FaultSpec, NEMESIS_PROCESS, Nemesis, Pace, schedule};
@@ -217,7 +218,7 @@ pub async fn run_with(
     let repro = config.out.join("repro.txt");
     fs::write(&repro, config.reproduction() + "\n").map_err(io("writing", &repro))?;
 
-    let net_id = match config.net_id {
+    let mut net_id = match config.net_id {
         Some(id) => id,
         None => net::free_net_id(77).ok_or(RunError::NoFreeNet)?,
     };
@@ -243,6 +244,16 @@ pub async fn run_with(
         libfaketime,
         disk_faults: super::nemesis::disk_faults(&config.faults),
     };
+    let mut cluster = loop {
+        match Cluster::create(cluster_config.clone(), net_id, config.nodes) {
+            // Two harnesses starting at once can pick the same free id; the lock decides, and
+            // the one that lost takes the next free id.
+            Err(ClusterError::Exec(ExecError::NetInUse { .. })) if config.net_id.is_none() => {
+                net_id = net::free_net_id(net_id.saturating_add(1)).ok_or(RunError::NoFreeNet)?;
+            }
+            created => break created?,
+        }
+    };
     println!(
         "chaos run: {} nodes on 10.77.{net_id}.0/24, seed {}, {}s, faults [{}], out {}",
         config.nodes,
@@ -256,7 +267,6 @@ pub async fn run_with(
             .join(","),
         config.out.display()
     );
-    let mut cluster = Cluster::create(cluster_config, net_id, config.nodes)?;
     cluster.start_all(Duration::from_secs(60)).await?;
     cluster.wait_converged(Duration::from_secs(90)).await?;
     println!("cluster up: members {:?}", ids(&cluster.members()));
