@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::dev_node::{Server, client, describe, free_port, perdura_binary, start};
+use common::dev_node::{Server, built_perdura_binary, client, describe, free_port, start};
 use perdura_storage::fail_stop::EXIT_DISK_FAILURE;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
@@ -29,12 +29,7 @@ async fn a_node_whose_fsync_fails_acknowledges_nothing_and_exits() {
         eprintln!("skipped: needs root and strace (apt-get install strace)");
         return;
     }
-    let binary = perdura_binary();
-    assert!(
-        binary.exists(),
-        "{} is missing: cargo build -p perdura-node",
-        binary.display()
-    );
+    let binary = built_perdura_binary();
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
     let log = dir.path().join("node.log");

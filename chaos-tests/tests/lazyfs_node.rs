@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::dev_node::{Server, client, describe, free_port, perdura_binary, start};
+use common::dev_node::{Server, built_perdura_binary, client, describe, free_port, start};
+use common::lazyfs_dir::mount_lazyfs;
+use perdura_chaos::lazyfs::can_mount;
 use perdura_chaos::lazyfs::control::ControlCommand;
-use perdura_chaos::lazyfs::{MountedLazyFs, can_mount};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,18 +17,9 @@ async fn a_node_on_lazyfs_keeps_every_acknowledged_start_across_sigkill_and_powe
         eprintln!("skipped: {why}");
         return;
     }
-    let binary = perdura_binary();
-    assert!(
-        binary.exists(),
-        "{} is missing: cargo build -p perdura-node",
-        binary.display()
-    );
+    let binary = built_perdura_binary();
     let dir = tempfile::tempdir().expect("tempdir");
-    let backing = dir.path().join("backing");
-    let mountpoint = dir.path().join("mnt");
-    std::fs::create_dir(&backing).expect("backing");
-    std::fs::create_dir(&mountpoint).expect("mountpoint");
-    let lazyfs = MountedLazyFs::mount(&backing, &mountpoint, None).expect("mount lazyfs");
+    let (lazyfs, mountpoint) = mount_lazyfs(dir.path());
     let data_dir = mountpoint.join("data");
     let log = dir.path().join("node.log");
     let port = free_port();

@@ -4,24 +4,18 @@
 //! the other nodes' mount namespaces kept alive, and the whole harness stopped. Needs root,
 //! network namespaces and /dev/fuse; skipped otherwise.
 
+mod common;
+
+use common::dev_node::built_perdura_binary;
 use perdura_chaos::harness::cluster::{Cluster, ClusterConfig};
 use perdura_chaos::harness::disk::DiskFaults;
 use perdura_chaos::harness::exec::is_root;
 use perdura_chaos::harness::net;
 use perdura_chaos::ids::NodeId;
 use perdura_chaos::lazyfs::can_mount;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn perdura_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .join("perdura")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_replaced_while_every_data_dir_is_on_lazyfs_does_not_stop_the_harness() {
@@ -33,12 +27,7 @@ async fn a_node_replaced_while_every_data_dir_is_on_lazyfs_does_not_stop_the_har
         eprintln!("skipped: {why}");
         return;
     }
-    let binary = perdura_binary();
-    assert!(
-        binary.exists(),
-        "{} is missing: cargo build -p perdura-node",
-        binary.display()
-    );
+    let binary = built_perdura_binary();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = ClusterConfig {
         binary,

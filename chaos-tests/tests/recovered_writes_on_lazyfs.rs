@@ -7,8 +7,11 @@
 //! chasing the campaign's n5 seed 402 (whose real cause was an operator's `umount -l` of its
 //! live lazyfs mounts, see RESULTS.md). Needs root and /dev/fuse (lazyfs); skipped otherwise.
 
+mod common;
+
+use common::lazyfs_dir::mount_lazyfs;
+use perdura_chaos::lazyfs::can_mount;
 use perdura_chaos::lazyfs::control::ControlCommand;
-use perdura_chaos::lazyfs::{MountedLazyFs, can_mount};
 use perdura_storage::{Batch, Cf, Db};
 use std::path::Path;
 use std::process::Command;
@@ -46,11 +49,7 @@ fn a_write_recovered_after_a_process_crash_survives_a_later_power_loss() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let backing = dir.path().join("backing");
-    let mountpoint = dir.path().join("mnt");
-    std::fs::create_dir(&backing).expect("backing");
-    std::fs::create_dir(&mountpoint).expect("mountpoint");
-    let lazyfs = MountedLazyFs::mount(&backing, &mountpoint, None).expect("mount lazyfs");
+    let (lazyfs, mountpoint) = mount_lazyfs(dir.path());
     let db_dir = mountpoint.join("db");
 
     let status = Command::new(std::env::current_exe().expect("test exe"))

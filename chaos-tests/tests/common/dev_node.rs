@@ -24,6 +24,17 @@ pub fn perdura_binary() -> PathBuf {
     profile_dir.join("perdura")
 }
 
+/// [`perdura_binary`], which the test needs built.
+pub fn built_perdura_binary() -> PathBuf {
+    let binary = perdura_binary();
+    assert!(
+        binary.exists(),
+        "{} is missing: cargo build -p perdura-node",
+        binary.display()
+    );
+    binary
+}
+
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,

@@ -1,1 +1,2 @@
 pub mod dev_node;
+pub mod lazyfs_dir;
