@@ -123,7 +123,13 @@ pub fn load_shard(db: &Db, group: GroupId) -> Result<ShardState, StorageError> {
             None => Vec::new(),
             Some(bytes) => decode_record("moved slots", &bytes)?,
         };
-    Ok(ShardState::restore(clock_ms, executions, current_runs).with_moved_slots(moved))
+    let last_task_id: Option<i64> = match db.get(Cf::State, &keys::shard_task_id_key(group.0))? {
+        None => None,
+        Some(bytes) => Some(decode_record("shard task id", &bytes)?),
+    };
+    Ok(ShardState::restore(clock_ms, executions, current_runs)
+        .with_moved_slots(moved)
+        .with_last_task_id(last_task_id))
 }
 
 /// Adds to `batch` every record an applied shard command changed (read back from `state`).
@@ -168,6 +174,14 @@ pub(crate) fn put_shard_changes(
         Cf::State,
         keys::shard_clock_key(g),
         encode_record(&state.clock_ms())?,
+    );
+    // Restoring the counter from the executions alone would go back when the one holding the
+    // highest ID has moved away (a split) or gone: a restarted replica would then hand out
+    // task IDs the others already used, and the replicas' states diverge.
+    batch.put(
+        Cf::State,
+        keys::shard_task_id_key(g),
+        encode_record(&state.last_task_id())?,
     );
     Ok(())
 }

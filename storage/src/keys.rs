@@ -98,6 +98,8 @@ pub enum StateKey {
     MetaState,
     /// The slot ranges a workflow group handed to other groups (online split).
     MovedSlots,
+    /// The shard's last event task ID (event task IDs increase across the whole shard).
+    ShardTaskId,
     /// One `MutableState`.
     Execution {
         namespace: String,
@@ -122,6 +124,7 @@ const TAG_APPLIED: u8 = 0x01;
 const TAG_SHARD_CLOCK: u8 = 0x02;
 const TAG_META_STATE: u8 = 0x03;
 const TAG_MOVED_SLOTS: u8 = 0x04;
+const TAG_SHARD_TASK_ID: u8 = 0x05;
 const TAG_EXECUTION: u8 = 0x10;
 const TAG_CURRENT_RUN: u8 = 0x11;
 const TAG_EVENT: u8 = 0x12;
@@ -162,6 +165,11 @@ pub fn meta_state_key(group: u32) -> Vec<u8> {
 /// `state` key of the moved-slots record of a workflow group.
 pub fn moved_slots_key(group: u32) -> Vec<u8> {
     start(group, TAG_MOVED_SLOTS)
+}
+
+/// `state` key of a workflow group's last event task ID.
+pub fn shard_task_id_key(group: u32) -> Vec<u8> {
+    start(group, TAG_SHARD_TASK_ID)
 }
 
 /// `state` key of an execution's `MutableState`.
@@ -259,6 +267,7 @@ impl StateKey {
             TAG_SHARD_CLOCK => StateKey::ShardClock,
             TAG_META_STATE => StateKey::MetaState,
             TAG_MOVED_SLOTS => StateKey::MovedSlots,
+            TAG_SHARD_TASK_ID => StateKey::ShardTaskId,
             TAG_EXECUTION => StateKey::Execution {
                 namespace: r.string()?,
                 workflow_id: r.string()?,
@@ -292,6 +301,7 @@ impl StateKey {
             StateKey::ShardClock => shard_clock_key(group),
             StateKey::MetaState => meta_state_key(group),
             StateKey::MovedSlots => moved_slots_key(group),
+            StateKey::ShardTaskId => shard_task_id_key(group),
             StateKey::Execution {
                 namespace,
                 workflow_id,
@@ -399,6 +409,7 @@ mod tests {
             StateKey::ShardClock,
             StateKey::MetaState,
             StateKey::MovedSlots,
+            StateKey::ShardTaskId,
             StateKey::Execution {
                 namespace: "n".into(),
                 workflow_id: "w".into(),

@@ -20,6 +20,7 @@
 //! | `state` | group `u32` ++ `0x01` | applied log id + last membership |
 //! | | group `u32` ++ `0x02` | shard clock (ms) |
 //! | | group `u32` ++ `0x03` | the meta-group state, as one record (group 0) |
+//! | | group `u32` ++ `0x05` | the shard's last event task ID |
 //! | | group `u32` ++ `0x10` ++ namespace ++ workflow id ++ run id | `MutableState` |
 //! | | group `u32` ++ `0x11` ++ namespace ++ workflow id | `CurrentRun` |
 //! | | group `u32` ++ `0x12` ++ namespace ++ workflow id ++ run id ++ event id | `HistoryEvent` (prost) |

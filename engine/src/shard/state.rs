@@ -72,6 +72,21 @@ impl ShardState {
     }
 
     /// Rebuilds a state from its persisted records; the indexes are derived here.
+    /// The last event task ID handed out in this shard. It is part of the replicated state:
+    /// persist it with every apply, since the executions left after a split or a deletion may
+    /// no longer hold the highest one.
+    pub fn last_task_id(&self) -> i64 {
+        self.last_task_id
+    }
+
+    /// Raises the restored task-ID counter to a persisted value (a no-op for a lower one).
+    pub fn with_last_task_id(mut self, persisted: Option<i64>) -> ShardState {
+        if let Some(id) = persisted {
+            self.last_task_id = self.last_task_id.max(id);
+        }
+        self
+    }
+
     pub fn restore(
         clock_ms: i64,
         executions: Vec<MutableState>,

@@ -400,3 +400,75 @@ fn commands_for_moved_slots_are_refused_and_change_nothing() {
         .map(|w| w.started_event_id);
     assert_eq!(started, Some(3));
 }
+
+/// The shard-wide task-ID counter is state of its own: after the execution holding the highest
+/// task ID moved away, a source group rebuilt from its remaining records alone would hand out
+/// task IDs again that the live replicas already used, and the replicas' records diverge (found
+/// by the chaos campaign: n3-s303, n3-s305 — a restarted replica's `MutableState`s differed in
+/// their task IDs). Restored with its persisted counter, it continues exactly like the live one.
+#[test]
+fn a_source_restored_after_a_split_continues_task_ids_where_the_live_one_does() {
+    let mut h = Harness::new();
+    let stays_id = (0..)
+        .map(|i| format!("stay-{i}"))
+        .find(|id| slot_of("default", id) != slot_of("default", "mover"))
+        .expect("some ID hashes elsewhere");
+    h.start(&stays_id);
+    // Started last, the mover holds the shard's highest task ID.
+    h.start("mover");
+    let slot = slot_of("default", "mover");
+    let applied = h.apply(ShardCommandKind::SplitOut {
+        slots: SlotRange {
+            start: slot.0,
+            end: slot.0 + 1,
+        },
+        new_group: NEW_GROUP,
+    });
+    assert!(matches!(
+        applied.reply,
+        Some(Ok(ShardReply::SplitOut { executions: 1, .. }))
+    ));
+    let live = h.state.clone();
+    let rebuild = || {
+        ShardState::restore(
+            live.clock_ms(),
+            live.executions().cloned().collect(),
+            live.current_runs()
+                .map(|(k, r)| (k.clone(), r.clone()))
+                .collect(),
+        )
+        .with_moved_slots(live.moved_slots())
+    };
+    assert!(
+        rebuild().last_task_id() < live.last_task_id(),
+        "the remaining executions no longer hold the highest task ID: this test proves nothing"
+    );
+    let restored = rebuild().with_last_task_id(Some(live.last_task_id()));
+    assert_eq!(restored.last_task_id(), live.last_task_id());
+
+    let signal = ShardCommand {
+        now_ms: h.now_ms,
+        kind: ShardCommandKind::SignalWorkflow {
+            request: SignalWorkflowExecutionRequest {
+                namespace: "default".into(),
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: stays_id.clone(),
+                    run_id: String::new(),
+                }),
+                signal_name: "s".into(),
+                ..Default::default()
+            },
+        },
+    };
+    let mut live_replica = live.clone();
+    let mut restarted_replica = restored;
+    assert_eq!(
+        live_replica.apply(signal.clone()).changes,
+        restarted_replica.apply(signal).changes,
+        "a restarted replica writes other records than a live one"
+    );
+    assert_eq!(
+        encoded_records(&live_replica),
+        encoded_records(&restarted_replica)
+    );
+}
