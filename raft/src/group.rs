@@ -273,7 +273,13 @@ impl Group {
                     }
                     return;
                 },
-                _ = shutdown.changed() => {},
+                // A dropped sender stops the watcher too (it would spin otherwise).
+                r = shutdown.changed() => if r.is_err() {
+                    if leading.is_some() {
+                        self.report_leadership(false, observer.as_deref());
+                    }
+                    return;
+                },
             }
         }
     }

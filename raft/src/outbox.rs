@@ -78,7 +78,7 @@ impl OutboxDriver {
                 tokio::select! {
                     biased;
                     r = is_leader.changed() => if r.is_err() { return },
-                    _ = shutdown.changed() => {},
+                    r = shutdown.changed() => if r.is_err() { return },
                 }
                 continue;
             }
@@ -127,7 +127,7 @@ impl OutboxDriver {
                 } => {},
                 _ = self.signal.notified() => {},
                 r = is_leader.changed() => if r.is_err() { return },
-                _ = shutdown.changed() => {},
+                r = shutdown.changed() => if r.is_err() { return },
             }
         }
     }

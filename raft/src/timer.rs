@@ -94,7 +94,7 @@ pub async fn run_timer_driver(
             tokio::select! {
                 biased;
                 r = is_leader.changed() => if r.is_err() { return },
-                _ = shutdown.changed() => {},
+                r = shutdown.changed() => if r.is_err() { return },
             }
             continue;
         }
@@ -112,12 +112,16 @@ pub async fn run_timer_driver(
                         // time, something is wrong: back off rather than spin.
                         if fired == 0 && host.next_timer_ms().is_some_and(|n| n <= stamped_ms) {
                             tracing::warn!(due, stamped_ms, "FireTimers made no progress");
-                            sleep_or_stop(RETRY_BACKOFF, &mut shutdown).await;
+                            if sleep_or_stop(RETRY_BACKOFF, &mut shutdown).await {
+                                return;
+                            }
                         }
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "FireTimers proposal failed; retrying");
-                        sleep_or_stop(RETRY_BACKOFF, &mut shutdown).await;
+                        if sleep_or_stop(RETRY_BACKOFF, &mut shutdown).await {
+                            return;
+                        }
                     }
                 }
             }
@@ -129,18 +133,19 @@ pub async fn run_timer_driver(
                     _ = async { match sleep { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {},
                     _ = signal.notify.notified() => {},
                     r = is_leader.changed() => if r.is_err() { return },
-                    _ = shutdown.changed() => {},
+                    r = shutdown.changed() => if r.is_err() { return },
                 }
             }
         }
     }
 }
 
-async fn sleep_or_stop(duration: Duration, shutdown: &mut watch::Receiver<bool>) {
+/// Sleeps `duration` or until `shutdown` changes; whether the shutdown's sender is gone.
+async fn sleep_or_stop(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         biased;
-        _ = tokio::time::sleep(duration) => {},
-        _ = shutdown.changed() => {},
+        _ = tokio::time::sleep(duration) => false,
+        r = shutdown.changed() => r.is_err(),
     }
 }
 
@@ -255,5 +260,36 @@ mod tests {
         assert_eq!(group.fire_calls.load(Ordering::Relaxed), 1);
         stop_tx.send(true).expect("driver alive");
         driver.await.expect("driver exits");
+    }
+
+    /// Regression: a driver whose shutdown sender was dropped without sending (its node
+    /// dropped without a shutdown, as a panicking test does) looped on the closed channel
+    /// without ever yielding, and its runtime could not stop: the test hung instead of failing.
+    #[test]
+    fn a_driver_whose_shutdown_sender_is_dropped_exits_leading_or_not() {
+        for leading in [false, true] {
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            // Its own thread and runtime: a spinning driver must not stop this test's thread.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let group = fake(vec![wall_ms() + 60_000]);
+                    let (_leader_tx, leader_rx) = watch::channel(leading);
+                    let (stop_tx, stop_rx) = watch::channel(false);
+                    let driver =
+                        tokio::spawn(run_timer_driver(group, Arc::default(), leader_rx, stop_rx));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    drop(stop_tx);
+                    driver.await.expect("the driver does not panic");
+                });
+                let _ = done_tx.send(());
+            });
+            done_rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("the driver (leading: {leading}) did not exit"));
+        }
     }
 }
