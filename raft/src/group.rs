@@ -24,7 +24,7 @@ use perdura_engine::{
     WorkflowKey,
 };
 use perdura_storage::{Db, LogWriter};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -121,7 +121,12 @@ impl Group {
             is_leader,
             is_leader_tx,
             log_overlay,
-            clock: GroupClock::new(id, ctx.clock.clone()),
+            clock: GroupClock::new(
+                id,
+                ctx.node_id,
+                ctx.clock.clone(),
+                ctx.transport.peer_clocks(),
+            ),
         })
     }
 
@@ -132,7 +137,15 @@ impl Group {
             // The meta group's commands carry no time.
             GroupState::Meta(_) => 0,
         });
-        self.clock.stamp_ms(applied_ms)
+        let voters: BTreeSet<u64> = self
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        self.clock.stamp_ms(applied_ms, &voters)
     }
 
     /// `kind` stamped with [`Group::stamp_ms`].

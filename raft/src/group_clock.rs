@@ -8,7 +8,7 @@
 //! late. The stamp is now a hybrid time:
 //!
 //! ```text
-//! stamp = max(wall clock, g + (monotonic now − monotonic instant g was observed))
+//! stamp = max(majority time, g + (monotonic now − monotonic instant g was observed))
 //! ```
 //!
 //! where `g` is the group's time as this node last observed it: the group's applied clock,
@@ -16,14 +16,23 @@
 //! moving at the rate of the monotonic clock even while it is ahead of the wall clock, and a
 //! node's own wall clock jumping backwards does not hold it still either.
 //!
+//! The *majority time* is the latest time a majority of the group's voters' clocks have
+//! reached ([`crate::peer_clocks`]): this node's wall clock and its peers' as the last peer
+//! messages reported them. A leader whose own clock runs ahead therefore stamps the majority's
+//! time, not its own (a leader that trusted its clock fired every pending timer of its groups
+//! as soon as its clock jumped). Without enough fresh peer readings (a leader cut off from its
+//! followers), the carried group time alone is stamped; a group that was never stamped takes
+//! the wall clock. A transport without clock readings (one node, or nodes of one process
+//! sharing one clock) stamps the wall clock.
+//!
 //! # Invariant
-//! A timer of duration `d` never fires earlier than `d` after it was armed by a correct clock,
-//! and is not delayed by a past forward skew: the carried term advances no faster than the
-//! monotonic clock from a group time that was applied before it was observed, and the wall term
-//! is correct by assumption, so a stamp reaches `armed + d` only after `d` has passed; and since
-//! group time never waits for the wall clock to catch up, a timer armed after a skew fires `d`
-//! after it was armed (plus the proposal latency). A leader whose own clock is ahead can still
-//! fire timers early (leader-stamped time trusts the leader); that is reported, not prevented.
+//! A timer of duration `d` never fires earlier than `d` after it was armed while at most a
+//! minority of the voters' clocks are wrong, and is not delayed by a past forward skew: the
+//! majority time is no later than some correct clock, the carried term advances no faster than
+//! the monotonic clock from a group time that was applied before it was observed, so a stamp
+//! reaches `armed + d` only after `d` has passed; and since group time never waits for the wall
+//! clock to catch up, a timer armed after a skew fires `d` after it was armed (plus the proposal
+//! latency).
 //!
 //! The group's applied clock is read from the applied state, never the other way round: the
 //! apply path reads no clock. The monotonic source is [`tokio::time::Instant`], which is the
@@ -31,10 +40,13 @@
 //!
 //! When group time runs more than [`AHEAD_REPORT_MS`] ahead of this node's wall clock (a leader's
 //! clock was ahead, or this node's is behind), the clock says so: a rate-limited warning and the
-//! gauge `perdura_raft_group_clock_ahead_ms`.
+//! gauge `perdura_raft_group_clock_ahead_ms`. When this node's own clock runs more than that
+//! ahead of the majority time, likewise: `perdura_raft_clock_ahead_of_majority_ms`.
 
 use crate::group::Clock;
+use crate::peer_clocks::{PeerClocks, majority_time_ms};
 use perdura_engine::GroupId;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -48,7 +60,11 @@ const WARN_EVERY: Duration = Duration::from_secs(30);
 /// The stamping clock of one group on this node (see the module docs).
 pub(crate) struct GroupClock {
     group: GroupId,
+    /// This node.
+    node: u64,
     wall: Arc<dyn Clock>,
+    /// The peers' clocks; `None` where the transport carries no readings.
+    peers: Option<Arc<PeerClocks>>,
     state: Mutex<ClockState>,
 }
 
@@ -56,21 +72,31 @@ pub(crate) struct GroupClock {
 struct ClockState {
     hybrid: HybridTime,
     last_warned: Option<Instant>,
+    last_warned_majority: Option<Instant>,
 }
 
 impl GroupClock {
-    pub fn new(group: GroupId, wall: Arc<dyn Clock>) -> GroupClock {
+    pub fn new(
+        group: GroupId,
+        node: u64,
+        wall: Arc<dyn Clock>,
+        peers: Option<Arc<PeerClocks>>,
+    ) -> GroupClock {
         GroupClock {
             group,
+            node,
             wall,
+            peers,
             state: Mutex::default(),
         }
     }
 
-    /// The time to stamp into a command of the group whose applied clock is `applied_ms`.
-    pub fn stamp_ms(&self, applied_ms: i64) -> i64 {
+    /// The time to stamp into a command of the group whose applied clock is `applied_ms` and
+    /// whose voters are `voters`.
+    pub fn stamp_ms(&self, applied_ms: i64, voters: &BTreeSet<u64>) -> i64 {
         let now = Instant::now();
         let wall_ms = self.wall.now_ms();
+        let majority_ms = self.majority_ms(wall_ms, voters, now);
         // A poisoned lock only means a panic elsewhere while it was held; the state is two
         // plain values, still consistent.
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -91,7 +117,50 @@ impl GroupClock {
                  or this node's is behind); stamping group time carried forward at real rate"
             );
         }
-        wall_ms.max(carried_ms)
+        if let Some(majority_ms) = majority_ms {
+            let own_ahead_ms = wall_ms.saturating_sub(majority_ms);
+            metrics::gauge!("perdura_raft_clock_ahead_of_majority_ms", "group" => self.group.0.to_string())
+                .set(own_ahead_ms.max(0) as f64);
+            if own_ahead_ms > AHEAD_REPORT_MS
+                && state
+                    .last_warned_majority
+                    .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY)
+            {
+                state.last_warned_majority = Some(now);
+                tracing::warn!(
+                    group = %self.group,
+                    own_ahead_ms,
+                    "this node's wall clock runs ahead of a majority of the group's voters' \
+                     clocks; stamping the majority's time"
+                );
+            }
+        }
+        let base_ms = match majority_ms {
+            Some(majority_ms) => majority_ms,
+            // Not enough fresh readings: only group time carried forward is vouched for.
+            None if applied_ms > 0 => carried_ms,
+            None => wall_ms,
+        };
+        base_ms.max(carried_ms)
+    }
+
+    /// The majority time of `voters` (see [`crate::peer_clocks`]); this node's wall clock where
+    /// the transport carries no readings.
+    fn majority_ms(&self, wall_ms: i64, voters: &BTreeSet<u64>, now: Instant) -> Option<i64> {
+        let Some(peers) = &self.peers else {
+            return Some(wall_ms);
+        };
+        let readings = voters
+            .iter()
+            .filter_map(|&voter| {
+                if voter == self.node {
+                    Some(wall_ms)
+                } else {
+                    peers.lower_bound_ms(voter, now)
+                }
+            })
+            .collect();
+        majority_time_ms(voters.len(), readings)
     }
 }
 
@@ -125,6 +194,7 @@ impl HybridTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::peer_clocks::MAX_SAMPLE_AGE;
     use std::sync::atomic::{AtomicI64, Ordering};
 
     const MS: Duration = Duration::from_millis(1);
@@ -161,20 +231,67 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stamps_the_wall_clock_while_it_leads_and_group_time_while_that_leads() {
         let wall = Arc::new(SetClock(AtomicI64::new(10_000)));
-        let clock = GroupClock::new(GroupId(1), wall.clone());
+        let clock = GroupClock::new(GroupId(1), 1, wall.clone(), None);
+        let one = BTreeSet::from([1]);
         // A correct clock ahead of group time: stamp the wall.
-        assert_eq!(clock.stamp_ms(9_000), 10_000);
+        assert_eq!(clock.stamp_ms(9_000, &one), 10_000);
         tokio::time::advance(Duration::from_secs(1)).await;
         wall.0.store(11_000, Ordering::Relaxed);
-        assert_eq!(clock.stamp_ms(10_000), 11_000);
+        assert_eq!(clock.stamp_ms(10_000, &one), 11_000);
         // A skewed leader stamped 60 s ahead; this node's clock is correct.
-        assert_eq!(clock.stamp_ms(71_000), 71_000);
+        assert_eq!(clock.stamp_ms(71_000, &one), 71_000);
         tokio::time::advance(Duration::from_secs(2)).await;
         wall.0.store(13_000, Ordering::Relaxed);
-        assert_eq!(clock.stamp_ms(71_000), 73_000, "group time keeps moving");
+        assert_eq!(
+            clock.stamp_ms(71_000, &one),
+            73_000,
+            "group time keeps moving"
+        );
         // This node's own clock jumps back 5 s: group time still moves at real rate.
         tokio::time::advance(Duration::from_secs(1)).await;
         wall.0.store(9_000, Ordering::Relaxed);
-        assert_eq!(clock.stamp_ms(73_000), 74_000);
+        assert_eq!(clock.stamp_ms(73_000, &one), 74_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_whose_clock_runs_ahead_stamps_the_time_of_a_majority_of_the_voters() {
+        let wall = Arc::new(SetClock(AtomicI64::new(70_000)));
+        let peers = Arc::new(PeerClocks::default());
+        let clock = GroupClock::new(GroupId(1), 1, wall.clone(), Some(peers.clone()));
+        let voters = BTreeSet::from([1, 2, 3]);
+        // No readings of the peers yet: a group never stamped takes the wall clock…
+        assert_eq!(clock.stamp_ms(0, &voters), 70_000);
+        // …one stamped before carries its own time forward, not this node's clock.
+        let mut fresh = GroupClock::new(GroupId(1), 1, wall.clone(), Some(peers.clone()));
+        assert_eq!(fresh.stamp_ms(10_000, &voters), 10_000);
+        // The peers' clocks read 10 s; this node's runs 60 s ahead: the majority time wins.
+        peers.observe(2, 10_000);
+        peers.observe(3, 10_050);
+        assert_eq!(clock.stamp_ms(9_000, &voters), 10_050);
+        tokio::time::advance(Duration::from_millis(500)).await;
+        wall.0.store(70_500, Ordering::Relaxed);
+        assert_eq!(
+            clock.stamp_ms(9_000, &voters),
+            10_550,
+            "readings carried forward"
+        );
+        // A second clock ahead makes a majority of wrong clocks: the bound is gone (the
+        // second-highest reading is this node's).
+        peers.observe(3, 90_000);
+        assert_eq!(clock.stamp_ms(9_000, &voters), 70_500);
+        peers.observe(3, 10_500);
+        // Node 3 is not heard from and its reading grows too old: node 2's and this node's
+        // readings are left, and only the lower one is vouched for by two of three.
+        tokio::time::advance(MAX_SAMPLE_AGE + Duration::from_secs(1)).await;
+        wall.0.store(76_500, Ordering::Relaxed);
+        peers.observe(2, 16_500);
+        assert_eq!(clock.stamp_ms(9_000, &voters), 16_500);
+        // A node outside the voters is not asked; a voter without a reading is missing.
+        fresh = GroupClock::new(GroupId(1), 1, wall.clone(), Some(peers.clone()));
+        assert_eq!(
+            fresh.stamp_ms(12_000, &BTreeSet::from([1, 4, 5])),
+            12_000,
+            "no reading of 4 or 5: group time carried forward"
+        );
     }
 }

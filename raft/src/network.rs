@@ -5,6 +5,7 @@
 //! group's RPCs to a peer node (so a gRPC transport can multiplex all groups over one connection
 //! per node pair). A single-node cluster uses [`NoPeers`].
 
+use crate::peer_clocks::PeerClocks;
 use crate::timer::BoxFuture;
 use crate::types::{Snapshot, SnapshotData, TypeConfig, Vote};
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -74,6 +75,14 @@ pub trait RaftTransport: Send + Sync + 'static {
     /// A group of this node started: an in-process transport (the simulation's) learns its
     /// handle, so peers reach it. Network transports ignore it.
     fn group_started(&self, _node: u64, _group: GroupId, _raft: &crate::types::GroupRaft) {}
+
+    /// The peers' wall clocks as this transport's messages reported them
+    /// ([`crate::peer_clocks`]). `None` (the default): the transport carries no readings, as
+    /// for one node or for nodes of one process that share one clock; leaders then trust
+    /// their own clock.
+    fn peer_clocks(&self) -> Option<Arc<PeerClocks>> {
+        None
+    }
 }
 
 /// The transport of a single-node cluster: there is nobody to talk to.

@@ -100,6 +100,11 @@ impl Cluster {
     }
 
     async fn start_with(tuning: RaftTuning) -> Cluster {
+        Cluster::start_each(|_| tuning.clone()).await
+    }
+
+    /// Starts three nodes, node `n` tuned by `tuning(n)`.
+    async fn start_each(tuning: impl Fn(u64) -> RaftTuning) -> Cluster {
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
         for node in 1..=3u64 {
@@ -114,7 +119,7 @@ impl Cluster {
         for (node, listener) in listeners {
             let dir = dirs[&node].path().to_path_buf();
             let addrs = addrs.clone();
-            let tuning = tuning.clone();
+            let tuning = tuning(node);
             opening.push(tokio::spawn(async move {
                 (node, open_with(node, &dir, &addrs, listener, tuning).await)
             }));
@@ -454,9 +459,10 @@ async fn bootstrap_forward_fail_over_and_catch_up() {
     cluster.shutdown().await;
 }
 
-/// Regression (chaos run n3-s105): a leader whose clock ran 60 s ahead stamped a command and
-/// failed; the next leader (a correct clock) stamped its own wall clock, clamped to the group's
-/// time, and compared due times with its wall clock, so a 1 s timer it armed fired 61 s later.
+/// Regression (chaos run n3-s105): a leader whose clock ran 60 s ahead (here every clock, so a
+/// majority vouches for the skewed time) stamped a command and failed; the next leader (a
+/// correct clock) stamped its own wall clock, clamped to the group's time, and compared due
+/// times with its wall clock, so a 1 s timer it armed fired 61 s later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_after_a_forward_skewed_one_fires_new_timers_on_time() {
     let clock = Arc::new(SkewedClock::default());
@@ -467,7 +473,10 @@ async fn a_leader_after_a_forward_skewed_one_fires_new_timers_on_time() {
     .await;
     let group = cluster.nodes[&1].group_of("default", "skewed");
     let skewed = cluster.leader(group).await;
+    // Every node's clock (they share one) jumps ahead; the leader stamps the time of a majority
+    // of the voters' clocks, which it learns from the next messages (heartbeats every 100 ms).
     clock.set_offset_ms(60_000);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     let reply = cluster.nodes[&skewed]
         .propose(group, start("skewed"))
         .await
@@ -506,6 +515,78 @@ async fn a_leader_after_a_forward_skewed_one_fires_new_timers_on_time() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(armed.elapsed() >= Duration::from_secs(1), "fired early");
+    cluster.shutdown().await;
+}
+
+/// Regression (the gap the fix above left): a leader whose clock jumped 60 s ahead *while it
+/// led* stamped its own clock, so at its timer driver's next wake it fired every pending timer
+/// of the group due within the skew — a 5 s run timeout fired with the 1 s one. A leader now
+/// stamps the time a majority of the voters' clocks have reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_clock_jumps_ahead_while_it_leads_fires_no_timer_early() {
+    let clocks: BTreeMap<u64, Arc<SkewedClock>> = (1..=3)
+        .map(|node| (node, Arc::new(SkewedClock::default())))
+        .collect();
+    let cluster = Cluster::start_each(|node| RaftTuning {
+        clock: clocks[&node].clone(),
+        // Leadership stays where it is: the skewed node must keep leading.
+        balance_interval: Duration::from_secs(3600),
+        ..tuning()
+    })
+    .await;
+    let group = cluster.nodes[&1].group_of("default", "long");
+    let short = (0..)
+        .map(|i| format!("short-{i}"))
+        .find(|id| cluster.nodes[&1].group_of("default", id) == group)
+        .expect("a workflow id of the same group");
+    let leader = cluster.leader(group).await;
+    let armed = Instant::now();
+    for (id, timeout_ms) in [("long", 5_000), (short.as_str(), 1_000)] {
+        let reply = cluster.nodes[&leader]
+            .propose(group, start_timed(id, Some(timeout_ms)))
+            .await
+            .expect("committed");
+        assert_eq!(reply, started(id));
+    }
+    clocks[&leader].set_offset_ms(60_000);
+
+    let status = |id: &str| {
+        cluster.nodes[&leader]
+            .read_shard(group, |s| s.execution(&key(id)).map(|m| m.status))
+            .flatten()
+            .expect("execution")
+    };
+    let running = WorkflowExecutionStatus::Running as i32;
+    // The 1 s timeout wakes the leader's timer driver, whose clock now reads 61 s.
+    while status(&short) == running {
+        assert!(
+            armed.elapsed() < Duration::from_secs(10),
+            "the 1 s run timeout has not fired after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        armed.elapsed() >= Duration::from_secs(1),
+        "the 1 s timeout fired early"
+    );
+    assert_eq!(
+        cluster.leader(group).await,
+        leader,
+        "the skewed node still leads"
+    );
+    while status("long") == running {
+        assert!(
+            armed.elapsed() < Duration::from_secs(15),
+            "the 5 s run timeout has not fired after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        armed.elapsed() >= Duration::from_secs(5),
+        "the 5 s run timeout fired after {:?}, by the skewed leader's clock",
+        armed.elapsed()
+    );
+    assert_eq!(status("long"), WorkflowExecutionStatus::TimedOut as i32);
     cluster.shutdown().await;
 }
 

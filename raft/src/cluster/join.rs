@@ -81,7 +81,11 @@ impl MultiRaft {
         std::fs::create_dir_all(&config.data_dir)?;
         let identity = identity::claim(&config.data_dir, config.node_id)?;
         let peer_addr = listener.local_addr()?;
-        let host = Arc::new(PeerHost::new(config.node_id, identity.cluster_id.clone()));
+        let host = Arc::new(PeerHost::new(
+            config.node_id,
+            identity.cluster_id.clone(),
+            tuning.clock.clone(),
+        ));
         let stats = Arc::new(PeerStats::default());
         let transport = Arc::new(GrpcTransport::new(
             host.clone(),

@@ -113,7 +113,11 @@ impl MultiRaft {
         let started = Instant::now();
         let peer_addr = listener.local_addr()?;
 
-        let host = Arc::new(PeerHost::new(config.node_id, identity.cluster_id.clone()));
+        let host = Arc::new(PeerHost::new(
+            config.node_id,
+            identity.cluster_id.clone(),
+            tuning.clock.clone(),
+        ));
         let stats = Arc::new(PeerStats::default());
         let peers: BTreeMap<u64, String> = config
             .initial_cluster

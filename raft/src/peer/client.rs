@@ -15,6 +15,7 @@ use super::proto::{
 use super::reachability::PeerReachability;
 use super::stats::PeerStats;
 use crate::network::RaftTransport;
+use crate::peer_clocks::PeerClocks;
 use crate::timer::BoxFuture;
 use crate::types::{SnapshotMeta, TypeConfig, Vote};
 use openraft::error::{RPCError, StreamingError, Unreachable};
@@ -196,6 +197,7 @@ impl GrpcTransport {
             group: group.0,
             kind: kind as i32,
             payload,
+            wall_ms: self.host.wall_ms(),
         };
         let request_len = request.encoded_len();
         let mut grpc = tonic::client::Grpc::new(channel)
@@ -234,6 +236,7 @@ impl GrpcTransport {
             // not ours to use.
             return Err(CallError::Unknown { node, detail });
         }
+        self.host.peer_clocks.observe(node, reply.wall_ms);
         Ok(reply.payload)
     }
 
@@ -318,6 +321,10 @@ fn is_connect_error(status: &tonic::Status) -> bool {
 type Rpc<'a, T> = BoxFuture<'a, Result<T, RPCError<TypeConfig>>>;
 
 impl RaftTransport for GrpcTransport {
+    fn peer_clocks(&self) -> Option<Arc<PeerClocks>> {
+        Some(self.host.peer_clocks.clone())
+    }
+
     fn append_entries(
         &self,
         target: u64,

@@ -5,7 +5,8 @@
 //! node's cluster id (unknown until the meta bootstrap is applied here), and the record of the
 //! first cluster mismatch seen — which makes a starting node refuse to join. It also holds the
 //! node's membership handler (the [`AdminHandler`] that serves [`MessageKind::Admin`] calls) and
-//! the ids of removed nodes, whose messages it refuses.
+//! the ids of removed nodes, whose messages it refuses, and the peers' wall clocks as their
+//! messages reported them ([`PeerClocks`]).
 //!
 //! [`MessageKind::Admin`]: crate::peer::proto::MessageKind::Admin
 //!
@@ -16,8 +17,9 @@
 
 use super::node_message::NodeHandlers;
 use crate::error::ProposeError;
-use crate::group::Group;
+use crate::group::{Clock, Group};
 use crate::membership::AdminHandler;
+use crate::peer_clocks::PeerClocks;
 use crate::types::{Proposal, Written};
 use crate::watch;
 use openraft::ReadPolicy;
@@ -50,11 +52,17 @@ pub(crate) struct PeerHost {
     admin: RwLock<Option<Weak<dyn AdminHandler>>>,
     /// Nodes removed from the cluster (from the meta registry): their messages are refused.
     removed: RwLock<BTreeSet<u64>>,
+    /// This node's wall clock, read into every message it sends or answers.
+    wall: Arc<dyn Clock>,
+    /// The peers' wall clocks as their messages reported them.
+    pub peer_clocks: Arc<PeerClocks>,
 }
 
 impl PeerHost {
-    pub fn new(node_id: u64, cluster_id: Option<String>) -> PeerHost {
+    pub fn new(node_id: u64, cluster_id: Option<String>, wall: Arc<dyn Clock>) -> PeerHost {
         PeerHost {
+            wall,
+            peer_clocks: Arc::default(),
             node_id,
             cluster_id: RwLock::new(cluster_id),
             groups: RwLock::default(),
@@ -63,6 +71,11 @@ impl PeerHost {
             admin: RwLock::default(),
             removed: RwLock::default(),
         }
+    }
+
+    /// This node's wall clock now, for a message's `wall_ms`.
+    pub fn wall_ms(&self) -> i64 {
+        self.wall.now_ms()
     }
 
     /// Installs the handler of membership calls.

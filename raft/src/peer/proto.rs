@@ -41,6 +41,10 @@ pub struct PeerRequest {
     /// The bincode encoding of the kind's request type.
     #[prost(bytes = "vec", tag = "7")]
     pub payload: Vec<u8>,
+    /// The sender's wall clock (ms since the Unix epoch) when it sent this
+    /// ([`crate::peer_clocks`]); 0 if it did not say.
+    #[prost(int64, tag = "8")]
+    pub wall_ms: i64,
 }
 
 /// The answer to a [`PeerRequest`].
@@ -52,6 +56,9 @@ pub struct PeerReply {
     /// The bincode encoding of the kind's reply type.
     #[prost(bytes = "vec", tag = "2")]
     pub payload: Vec<u8>,
+    /// The answering node's wall clock when it answered; 0 if it did not say.
+    #[prost(int64, tag = "3")]
+    pub wall_ms: i64,
 }
 
 /// What a [`PeerRequest`] carries. The numbers are the wire values.

@@ -87,6 +87,7 @@ impl tonic::server::UnaryService<PeerRequest> for CallSvc {
             Ok(tonic::Response::new(PeerReply {
                 cluster_id: service.host.cluster_id(),
                 payload,
+                wall_ms: service.host.wall_ms(),
             }))
         })
     }
@@ -118,6 +119,9 @@ impl PeerService {
         self.host
             .admit(request.from_node, to_node, &request.cluster_id)
             .map_err(|detail| rejected(Code::FailedPrecondition, detail))?;
+        self.host
+            .peer_clocks
+            .observe(request.from_node, request.wall_ms);
         if kind == MessageKind::Hello {
             // Admitted: the reply envelope carries this node's cluster id.
             return Ok(Vec::new());
