@@ -6,11 +6,9 @@
 
 mod common;
 
-use common::dev_node::built_perdura_binary;
-use perdura_chaos::harness::cluster::{Cluster, ClusterConfig};
+use common::harness_cluster::formed_cluster;
 use perdura_chaos::harness::disk::DiskFaults;
 use perdura_chaos::harness::exec::is_root;
-use perdura_chaos::harness::net;
 use perdura_chaos::ids::NodeId;
 use perdura_chaos::lazyfs::can_mount;
 use std::sync::Arc;
@@ -27,28 +25,12 @@ async fn a_node_replaced_while_every_data_dir_is_on_lazyfs_does_not_stop_the_har
         eprintln!("skipped: {why}");
         return;
     }
-    let binary = built_perdura_binary();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = ClusterConfig {
-        binary,
-        dir: dir.path().to_owned(),
-        groups: 2,
-        libfaketime: None,
-        disk_faults: DiskFaults {
-            lazyfs: true,
-            fsync_errors: false,
-        },
+    let disk_faults = DiskFaults {
+        lazyfs: true,
+        fsync_errors: false,
     };
-    let net_id = net::free_net_id(90).expect("a free net id");
-    let mut cluster = Cluster::create(config, net_id, 3).expect("cluster");
-    cluster
-        .start_all(Duration::from_secs(60))
-        .await
-        .expect("nodes start");
-    cluster
-        .wait_converged(Duration::from_secs(90))
-        .await
-        .expect("the cluster forms");
+    let mut cluster = formed_cluster(dir.path(), 3, 2, disk_faults, 90).await;
 
     // The nemesis holds the cluster inside one task of the runtime: a replacement that blocks
     // a worker thread stops the harness, and the runtime with it (its timers too). A watchdog
