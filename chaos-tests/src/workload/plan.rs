@@ -162,6 +162,10 @@ fn progress(history: &[HistoryEvent]) -> Progress {
     out
 }
 
+/// Durations of a plan's short and long timers.
+const SHORT_TIMER_MS: std::ops::RangeInclusive<u64> = 50..=400;
+const LONG_TIMER_MS: std::ops::RangeInclusive<u64> = 1_000..=4_000;
+
 /// The run's plan, drawn afresh (identically) on every task from its IDs.
 fn plan(workflow_id: &str, run_id: &str, progress: &Progress) -> (Vec<Step>, Finish) {
     let mut rng = StdRng::seed_from_u64(fnv1a(&[workflow_id, run_id]));
@@ -169,8 +173,13 @@ fn plan(workflow_id: &str, run_id: &str, progress: &Progress) -> (Vec<Step>, Fin
     let steps = (0..count)
         .map(|_| match rng.random_range(0..100) {
             0..50 => Step::Activity,
-            50..88 => Step::Timer {
-                duration_ms: rng.random_range(50..=400),
+            // Mostly short timers; some long enough that one fired early by a leader's clock
+            // jumping ahead is seen before it was due (invariant 5).
+            50..78 => Step::Timer {
+                duration_ms: rng.random_range(SHORT_TIMER_MS),
+            },
+            78..88 => Step::Timer {
+                duration_ms: rng.random_range(LONG_TIMER_MS),
             },
             _ if progress.is_child => Step::Activity,
             _ => Step::Child,
@@ -444,6 +453,7 @@ mod tests {
 
     #[test]
     fn a_plan_is_stable_has_unique_ids_and_ends() {
+        let mut durations = Vec::new();
         for n in 0..40 {
             let workflow_id = format!("wf-{n}");
             let decisions = run_to_end(&workflow_id, "run-1");
@@ -460,8 +470,15 @@ mod tests {
             let timers: Vec<_> = decisions.iter().filter_map(|d| d.timer.clone()).collect();
             let unique: BTreeSet<_> = timers.iter().map(|(id, _)| id.clone()).collect();
             assert_eq!(unique.len(), timers.len());
-            assert!(timers.iter().all(|(_, ms)| (50..=400).contains(ms)));
+            assert!(
+                timers
+                    .iter()
+                    .all(|(_, ms)| SHORT_TIMER_MS.contains(ms) || LONG_TIMER_MS.contains(ms))
+            );
+            durations.extend(timers.into_iter().map(|(_, ms)| ms));
         }
+        assert!(durations.iter().any(|ms| SHORT_TIMER_MS.contains(ms)));
+        assert!(durations.iter().any(|ms| LONG_TIMER_MS.contains(ms)));
     }
 
     #[test]
