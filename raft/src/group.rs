@@ -49,6 +49,16 @@ impl Clock for SystemClock {
     }
 }
 
+/// The voters of `raft`'s effective membership (both configurations while joint).
+pub(crate) fn voters_of(raft: &GroupRaft) -> BTreeSet<u64> {
+    raft.metrics()
+        .borrow_watched()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .collect()
+}
+
 /// Everything a group needs at start.
 pub(crate) struct GroupContext {
     pub node_id: u64,
@@ -137,15 +147,7 @@ impl Group {
             // The meta group's commands carry no time.
             GroupState::Meta(_) => 0,
         });
-        let voters: BTreeSet<u64> = self
-            .raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect();
-        self.clock.stamp_ms(applied_ms, &voters)
+        self.clock.stamp_ms(applied_ms, &voters_of(&self.raft))
     }
 
     /// `kind` stamped with [`Group::stamp_ms`].

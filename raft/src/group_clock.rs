@@ -102,14 +102,12 @@ impl GroupClock {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let carried_ms = state.hybrid.carried_ms(applied_ms, now);
         let ahead_ms = carried_ms.saturating_sub(wall_ms);
-        metrics::gauge!("perdura_raft_group_clock_ahead_ms", "group" => self.group.0.to_string())
-            .set(ahead_ms.max(0) as f64);
-        if ahead_ms > AHEAD_REPORT_MS
-            && state
-                .last_warned
-                .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY)
-        {
-            state.last_warned = Some(now);
+        if self.report_ahead(
+            "perdura_raft_group_clock_ahead_ms",
+            ahead_ms,
+            &mut state.last_warned,
+            now,
+        ) {
             tracing::warn!(
                 group = %self.group,
                 ahead_ms,
@@ -119,14 +117,12 @@ impl GroupClock {
         }
         if let Some(majority_ms) = majority_ms {
             let own_ahead_ms = wall_ms.saturating_sub(majority_ms);
-            metrics::gauge!("perdura_raft_clock_ahead_of_majority_ms", "group" => self.group.0.to_string())
-                .set(own_ahead_ms.max(0) as f64);
-            if own_ahead_ms > AHEAD_REPORT_MS
-                && state
-                    .last_warned_majority
-                    .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY)
-            {
-                state.last_warned_majority = Some(now);
+            if self.report_ahead(
+                "perdura_raft_clock_ahead_of_majority_ms",
+                own_ahead_ms,
+                &mut state.last_warned_majority,
+                now,
+            ) {
                 tracing::warn!(
                     group = %self.group,
                     own_ahead_ms,
@@ -142,6 +138,24 @@ impl GroupClock {
             None => wall_ms,
         };
         base_ms.max(carried_ms)
+    }
+
+    /// Sets the group's gauge `gauge` to `ahead_ms` (0 when behind); whether to warn now: more
+    /// than [`AHEAD_REPORT_MS`] ahead and no such warning within [`WARN_EVERY`].
+    fn report_ahead(
+        &self,
+        gauge: &'static str,
+        ahead_ms: i64,
+        last_warned: &mut Option<Instant>,
+        now: Instant,
+    ) -> bool {
+        metrics::gauge!(gauge, "group" => self.group.0.to_string()).set(ahead_ms.max(0) as f64);
+        let warn = ahead_ms > AHEAD_REPORT_MS
+            && last_warned.is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY);
+        if warn {
+            *last_warned = Some(now);
+        }
+        warn
     }
 
     /// The majority time of `voters` (see [`crate::peer_clocks`]); this node's wall clock where

@@ -498,24 +498,34 @@ async fn a_leader_after_a_forward_skewed_one_fires_new_timers_on_time() {
         .await
         .expect("committed");
     assert_eq!(reply, started("short"));
-    let deadline = armed + Duration::from_secs(10);
+    let fired_after = timed_out_after(&cluster.nodes[&leader], group, "short", armed).await;
+    assert!(fired_after >= Duration::from_secs(1), "fired early");
+    cluster.shutdown().await;
+}
+
+/// Waits (up to 15 s after `armed`) until `workflow_id`'s run times out on `node`; how long
+/// after `armed` it was seen closed.
+async fn timed_out_after(
+    node: &MultiRaft,
+    group: GroupId,
+    workflow_id: &str,
+    armed: Instant,
+) -> Duration {
     loop {
-        let status = cluster.nodes[&leader]
-            .read_shard(group, |s| s.execution(&key("short")).map(|m| m.status))
+        let status = node
+            .read_shard(group, |s| s.execution(&key(workflow_id)).map(|m| m.status))
             .flatten()
             .expect("execution");
         if status != WorkflowExecutionStatus::Running as i32 {
             assert_eq!(status, WorkflowExecutionStatus::TimedOut as i32);
-            break;
+            return armed.elapsed();
         }
         assert!(
-            Instant::now() < deadline,
-            "a 1 s run timeout armed by the new leader has not fired after 10 s"
+            armed.elapsed() < Duration::from_secs(15),
+            "the run timeout of {workflow_id} has not fired after 15 s"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(armed.elapsed() >= Duration::from_secs(1), "fired early");
-    cluster.shutdown().await;
 }
 
 /// Regression (the gap the fix above left): a leader whose clock jumped 60 s ahead *while it
@@ -550,43 +560,23 @@ async fn a_leader_whose_clock_jumps_ahead_while_it_leads_fires_no_timer_early() 
     }
     clocks[&leader].set_offset_ms(60_000);
 
-    let status = |id: &str| {
-        cluster.nodes[&leader]
-            .read_shard(group, |s| s.execution(&key(id)).map(|m| m.status))
-            .flatten()
-            .expect("execution")
-    };
-    let running = WorkflowExecutionStatus::Running as i32;
     // The 1 s timeout wakes the leader's timer driver, whose clock now reads 61 s.
-    while status(&short) == running {
-        assert!(
-            armed.elapsed() < Duration::from_secs(10),
-            "the 1 s run timeout has not fired after 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let node = &cluster.nodes[&leader];
+    let short_after = timed_out_after(node, group, &short, armed).await;
     assert!(
-        armed.elapsed() >= Duration::from_secs(1),
-        "the 1 s timeout fired early"
+        short_after >= Duration::from_secs(1),
+        "the 1 s timeout fired after {short_after:?}"
     );
     assert_eq!(
         cluster.leader(group).await,
         leader,
         "the skewed node still leads"
     );
-    while status("long") == running {
-        assert!(
-            armed.elapsed() < Duration::from_secs(15),
-            "the 5 s run timeout has not fired after 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let long_after = timed_out_after(node, group, "long", armed).await;
     assert!(
-        armed.elapsed() >= Duration::from_secs(5),
-        "the 5 s run timeout fired after {:?}, by the skewed leader's clock",
-        armed.elapsed()
+        long_after >= Duration::from_secs(5),
+        "the 5 s run timeout fired after {long_after:?}, by the skewed leader's clock"
     );
-    assert_eq!(status("long"), WorkflowExecutionStatus::TimedOut as i32);
     cluster.shutdown().await;
 }
 

@@ -77,14 +77,7 @@ async fn on_leader(
 }
 
 fn voters(replica: &Replica) -> BTreeSet<u64> {
-    replica
-        .raft
-        .metrics()
-        .borrow_watched()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .collect()
+    crate::group::voters_of(&replica.raft)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
