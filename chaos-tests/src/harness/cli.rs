@@ -22,7 +22,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Comma list of kill, pause, partition, isolate, isolate-leader, loss, delay, skew, strobe,
-    /// membership, split, rolling-restart, lose-unsynced, fsync-error; `all`; `none`.
+    /// skew-leader, membership, split, rolling-restart, lose-unsynced, fsync-error; `all`;
+    /// `none`.
     #[arg(long, default_value = "kill,pause,partition,loss")]
     pub faults: String,
     /// Output directory (history.jsonl, final-read.json, summary.json, repro.txt, node logs).

@@ -53,6 +53,9 @@ pub enum FaultSpec {
     Skew,
     /// One node's wall clock flips between real and skewed every second.
     Strobe,
+    /// The wall clock of the node leading the most groups jumps 5–300 s ahead: the one clock
+    /// whose skew could fire its groups' pending timers early.
+    SkewLeader,
     /// Remove a node and add a fresh one that joins.
     Membership,
     /// Split a workflow group.
@@ -68,7 +71,7 @@ pub enum FaultSpec {
 }
 
 impl FaultSpec {
-    pub const ALL: [FaultSpec; 14] = [
+    pub const ALL: [FaultSpec; 15] = [
         FaultSpec::Kill,
         FaultSpec::Pause,
         FaultSpec::Partition,
@@ -78,6 +81,7 @@ impl FaultSpec {
         FaultSpec::Delay,
         FaultSpec::Skew,
         FaultSpec::Strobe,
+        FaultSpec::SkewLeader,
         FaultSpec::Membership,
         FaultSpec::Split,
         FaultSpec::RollingRestart,
@@ -96,6 +100,7 @@ impl FaultSpec {
             FaultSpec::Delay => "delay",
             FaultSpec::Skew => "skew",
             FaultSpec::Strobe => "strobe",
+            FaultSpec::SkewLeader => "skew-leader",
             FaultSpec::Membership => "membership",
             FaultSpec::Split => "split",
             FaultSpec::RollingRestart => "rolling-restart",
@@ -113,7 +118,7 @@ impl FaultSpec {
             FaultSpec::Isolate | FaultSpec::IsolateLeader => FaultKind::Isolate,
             FaultSpec::Loss => FaultKind::PacketLoss,
             FaultSpec::Delay => FaultKind::Delay,
-            FaultSpec::Skew => FaultKind::ClockSkew,
+            FaultSpec::Skew | FaultSpec::SkewLeader => FaultKind::ClockSkew,
             FaultSpec::Strobe => FaultKind::ClockStrobe,
             FaultSpec::Membership => FaultKind::MembershipChange,
             FaultSpec::Split => FaultKind::GroupSplit,
@@ -125,7 +130,10 @@ impl FaultSpec {
 
     /// Whether the servers must run under libfaketime for this fault.
     pub fn needs_faketime(self) -> bool {
-        matches!(self, FaultSpec::Skew | FaultSpec::Strobe)
+        matches!(
+            self,
+            FaultSpec::Skew | FaultSpec::Strobe | FaultSpec::SkewLeader
+        )
     }
 }
 
@@ -145,7 +153,7 @@ impl fmt::Display for FaultSpec {
 
 #[derive(Debug, Error)]
 #[error(
-    "unknown fault {0:?} (known: kill, pause, partition, isolate, isolate-leader, loss, delay, skew, strobe, membership, split, rolling-restart, lose-unsynced, fsync-error, all)"
+    "unknown fault {0:?} (known: kill, pause, partition, isolate, isolate-leader, loss, delay, skew, strobe, skew-leader, membership, split, rolling-restart, lose-unsynced, fsync-error, all)"
 )]
 pub struct UnknownFault(pub String);
 
@@ -540,6 +548,25 @@ impl Nemesis {
                     Some(Plan::Clock(one, offset)),
                 )
             }
+            FaultSpec::SkewLeader => {
+                if cluster.config.libfaketime.is_none() {
+                    return (vec![one], "libfaketime not available".into(), None);
+                }
+                match cluster.status().await.ok().and_then(|s| s.busiest_leader()) {
+                    Some(leader) => {
+                        let offset = rng.random_range(5..=300i64);
+                        (
+                            vec![leader],
+                            format!(
+                                "wall clock of node {} {offset:+}s (leads the most groups)",
+                                leader.0
+                            ),
+                            Some(Plan::Clock(leader, offset)),
+                        )
+                    }
+                    None => (Vec::new(), "no leader known".into(), None),
+                }
+            }
             FaultSpec::Membership => {
                 let next = NodeId(cluster.members().iter().map(|n| n.0).max().unwrap_or(0) + 1);
                 (
@@ -895,6 +922,11 @@ mod tests {
         assert_eq!(parse_faults("all").unwrap().len(), FaultSpec::ALL.len());
         assert!(parse_faults("kill,meteor").is_err());
         assert_eq!(
+            parse_faults("skew-leader,skew").unwrap(),
+            vec![FaultSpec::Skew, FaultSpec::SkewLeader]
+        );
+        assert!(FaultSpec::SkewLeader.needs_faketime());
+        assert_eq!(
             parse_faults("lose-unsynced,fsync-error,kill").unwrap(),
             vec![
                 FaultSpec::Kill,
@@ -953,6 +985,7 @@ mod tests {
         assert_eq!(FaultSpec::Partition.kind().class(), FaultClass::NotHealed);
         assert_eq!(FaultSpec::Loss.kind().class(), FaultClass::NotHealed);
         assert_eq!(FaultSpec::Strobe.kind().class(), FaultClass::Tolerated);
+        assert_eq!(FaultSpec::SkewLeader.kind().class(), FaultClass::Tolerated);
         assert_eq!(FaultSpec::LoseUnsynced.kind().class(), FaultClass::NodeDown);
         assert_eq!(FaultSpec::FsyncError.kind().class(), FaultClass::NodeDown);
         for fault in FaultSpec::ALL {
