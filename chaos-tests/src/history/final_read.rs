@@ -4,6 +4,7 @@
 use super::event::ObservedEvent;
 use crate::ids::{GroupId, HarnessNanos, NodeId, RaftIndex, RaftTerm, RunId, WorkflowId};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalRead {
@@ -33,6 +34,38 @@ pub struct GroupRead {
     /// Every run of every workflow in this group on this node.
     #[serde(default)]
     pub runs: Vec<RunHistory>,
+}
+
+impl FinalRead {
+    /// The groups whose replicas were read at different applied indexes on different nodes: the
+    /// group applied an entry between two nodes' reads (a timer fired after the convergence
+    /// check), so their replicas are no one cut and must be read again.
+    pub fn groups_read_at_different_indexes(&self) -> BTreeSet<GroupId> {
+        let mut indexes: BTreeMap<GroupId, BTreeSet<RaftIndex>> = BTreeMap::new();
+        for node in &self.nodes {
+            for group in &node.groups {
+                indexes
+                    .entry(group.group)
+                    .or_default()
+                    .insert(group.applied_index);
+            }
+        }
+        indexes
+            .into_iter()
+            .filter(|(_, at)| at.len() > 1)
+            .map(|(group, _)| group)
+            .collect()
+    }
+}
+
+impl NodeRead {
+    /// Replaces this node's read of `fresh.group` (or adds it) by `fresh`.
+    pub fn replace_group(&mut self, fresh: GroupRead) {
+        match self.groups.iter_mut().find(|g| g.group == fresh.group) {
+            Some(read) => *read = fresh,
+            None => self.groups.push(fresh),
+        }
+    }
 }
 
 /// One committed log entry, identified as Raft's log-matching property compares them.
@@ -65,5 +98,47 @@ impl RunHistory {
         self.events
             .last()
             .filter(|event| event.event_type.is_terminal())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(group: u32, applied: u64) -> GroupRead {
+        GroupRead {
+            group: GroupId(group),
+            applied_index: RaftIndex(applied),
+            state_digest: format!("d{applied}"),
+            committed: Vec::new(),
+            runs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn groups_read_at_different_applied_indexes_are_found_and_replaced() {
+        let node = |id: u64, groups: Vec<GroupRead>| NodeRead {
+            node: NodeId(id),
+            groups,
+        };
+        let mut read = FinalRead {
+            read_at_ns: HarnessNanos(0),
+            nodes: vec![
+                node(1, vec![group(1, 10), group(4, 804)]),
+                node(2, vec![group(1, 10), group(4, 804)]),
+                node(3, vec![group(1, 10), group(4, 805)]),
+            ],
+        };
+        assert_eq!(
+            read.groups_read_at_different_indexes(),
+            BTreeSet::from([GroupId(4)])
+        );
+        for node in &mut read.nodes[..2] {
+            node.replace_group(group(4, 805));
+        }
+        assert!(read.groups_read_at_different_indexes().is_empty());
+        assert_eq!(read.nodes[0].groups, vec![group(1, 10), group(4, 805)]);
+        read.nodes[0].replace_group(group(7, 1));
+        assert_eq!(read.nodes[0].groups.len(), 3);
     }
 }
