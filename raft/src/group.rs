@@ -147,7 +147,14 @@ impl Group {
             // The meta group's commands carry no time.
             GroupState::Meta(_) => 0,
         });
-        self.clock.stamp_ms(applied_ms, &voters_of(&self.raft))
+        // Only a clock that reads its peers' clocks asks for the voters (a metrics borrow and a
+        // set per proposal, which a single node need not pay).
+        let voters = if self.clock.reads_peer_clocks() {
+            voters_of(&self.raft)
+        } else {
+            BTreeSet::new()
+        };
+        self.clock.stamp_ms(applied_ms, &voters)
     }
 
     /// `kind` stamped with [`Group::stamp_ms`].

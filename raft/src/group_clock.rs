@@ -91,6 +91,11 @@ impl GroupClock {
         }
     }
 
+    /// Whether [`GroupClock::stamp_ms`] uses the voters (only with peers' clock readings).
+    pub fn reads_peer_clocks(&self) -> bool {
+        self.peers.is_some()
+    }
+
     /// The time to stamp into a command of the group whose applied clock is `applied_ms` and
     /// whose voters are `voters`.
     pub fn stamp_ms(&self, applied_ms: i64, voters: &BTreeSet<u64>) -> i64 {
