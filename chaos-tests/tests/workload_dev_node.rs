@@ -5,31 +5,16 @@
 //! Needs the `perdura` binary of this workspace (built by `cargo test --workspace`, or
 //! `cargo build -p perdura-node`).
 
+mod common;
+
+use common::dev_node::{built_perdura_binary, free_port};
 use perdura_chaos::checker::{CheckConfig, Invariant, check_all};
 use perdura_chaos::harness::clock::HarnessClock;
 use perdura_chaos::history::{History, read_history};
 use perdura_chaos::workload::nodes::NodeAddr;
 use perdura_chaos::workload::{ProcessConfig, WorkloadConfig, replica, run_workload};
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `target/<profile>/perdura`, next to this test's `deps/` directory.
-fn perdura_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let binary = profile_dir.join("perdura");
-    assert!(
-        binary.exists(),
-        "{} is missing: build it with `cargo build -p perdura-node` (cargo test --workspace does)",
-        binary.display()
-    );
-    binary
-}
 
 struct DevNode(Child);
 
@@ -38,14 +23,6 @@ impl Drop for DevNode {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 async fn wait_ready(node: &NodeAddr) {
@@ -64,7 +41,7 @@ async fn wait_ready(node: &NodeAddr) {
 async fn a_short_workload_on_a_dev_node_is_valid_and_judges_every_invariant() {
     let port = free_port();
     let _node = DevNode(
-        Command::new(perdura_binary())
+        Command::new(built_perdura_binary())
             .args(["dev", "--ephemeral", "--log-level", "warn", "--port"])
             .arg(port.to_string())
             .stdout(Stdio::null())

@@ -54,18 +54,31 @@ def groups_count() -> int:
     return int(os.environ.get("PERDURA_CLUSTER_GROUPS", "8"))
 
 
+_PORT_LOW, _PORT_SPAN = 20000, 12000
+_ports_handed_out = 0
+
+
 def free_ports(n: int) -> List[int]:
-    """n distinct free ports (all bound at once, so they cannot repeat)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """n ports for servers: bindable now, never handed out twice by this process, and below the
+    kernel's ephemeral range (32768-60999 by default). A port from that range (what binding
+    port 0 gives) can become an outgoing connection's source port -- a peer's, a client's --
+    before the node binds it, and that node never comes up. Each process starts at its own
+    offset in the range."""
+    global _ports_handed_out
+    offset = (os.getpid() * 2654435761) % _PORT_SPAN
+    ports: List[int] = []
+    while len(ports) < n:
+        if _ports_handed_out >= _PORT_SPAN:
+            raise RuntimeError("every port below the ephemeral range was handed out")
+        port = _PORT_LOW + (offset + _ports_handed_out) % _PORT_SPAN
+        _ports_handed_out += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
 
 
 def tail(path: str, lines: int) -> str:

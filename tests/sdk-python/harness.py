@@ -65,10 +65,27 @@ def dev_server_dynamic_config() -> List[str]:
     return out
 
 
+_PORT_LOW, _PORT_SPAN = 20000, 12000
+_ports_handed_out = 0
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port for a server: bindable now, never handed out twice by this process, and below the
+    kernel's ephemeral range (32768-60999 by default). A port from that range (what binding
+    port 0 gives) can become an outgoing connection's source port before the server binds it.
+    Each process starts at its own offset in the range."""
+    global _ports_handed_out
+    offset = (os.getpid() * 2654435761) % _PORT_SPAN
+    while _ports_handed_out < _PORT_SPAN:
+        port = _PORT_LOW + (offset + _ports_handed_out) % _PORT_SPAN
+        _ports_handed_out += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("every port below the ephemeral range was handed out")
 
 
 class ServerProcess:

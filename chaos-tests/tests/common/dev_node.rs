@@ -7,6 +7,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
@@ -47,7 +48,7 @@ impl Server {
             .append(true)
             .open(log)
             .expect("log");
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .args(["server", "start-dev", "--ip", "127.0.0.1", "--port"])
             .arg(port.to_string())
             .arg("--db-filename")
@@ -60,6 +61,9 @@ impl Server {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("perdura exited before it listened on {addr}: {status}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "perdura never listened on {addr}"
@@ -99,11 +103,23 @@ impl Drop for Server {
     }
 }
 
+/// A port for a server a test starts: bindable now, never handed out twice in this process,
+/// and below the kernel's ephemeral range (32768–60999 by default) — a port from that range
+/// can become the source port of an outgoing connection between this check and the server's
+/// bind. Each process starts at its own offset in the range.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    loop {
+        let n = HANDED_OUT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < SPAN, "every port from {LOW} to {} was handed out", LOW + SPAN);
+        let port = u16::try_from(LOW + (offset + n) % SPAN).expect("below 32000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub async fn client(addr: SocketAddr) -> WorkflowServiceClient<Channel> {

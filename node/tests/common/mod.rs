@@ -4,6 +4,8 @@
 use perdura_api::pb::workflowservice::workflow_service_client::WorkflowServiceClient;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
@@ -11,7 +13,7 @@ use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tonic::transport::Channel;
 
 pub struct Server {
-    child: Child,
+    child: Mutex<Child>,
     pub port: u16,
 }
 
@@ -23,7 +25,21 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn perdura");
-        Server { child, port }
+        Server {
+            child: Mutex::new(child),
+            port,
+        }
+    }
+
+    /// Panics if the process has exited (a server that exited never becomes ready).
+    fn assert_running(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!(
+                "the server for port {} exited before it became ready: {status}",
+                self.port
+            );
+        }
     }
 
     pub async fn client(&self) -> WorkflowServiceClient<Channel> {
@@ -44,20 +60,22 @@ impl Server {
                     return client;
                 }
             }
+            self.assert_running();
             assert!(Instant::now() < deadline, "server did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
+    pub fn terminate(self) -> std::process::ExitStatus {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = child.id().to_string();
         Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill -TERM");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
+            if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
             assert!(
@@ -71,17 +89,30 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
+/// A port for a server a test starts: bindable now, never handed out twice in this process,
+/// and below the kernel's ephemeral range (32768–60999 by default). A port from that range —
+/// what binding port 0 gives — can become the source port of any outgoing connection (another
+/// test's, a peer's) between this check and the server's bind; the server then cannot bind
+/// and never becomes ready. Each process starts at its own offset in the range.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    loop {
+        let n = HANDED_OUT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < SPAN, "every port from {LOW} to {} was handed out", LOW + SPAN);
+        let port = u16::try_from(LOW + (offset + n) % SPAN).expect("below 32000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn start_request(workflow_id: &str, request_id: &str) -> ws::StartWorkflowExecutionRequest {

@@ -38,15 +38,33 @@ export const DEV_SERVER_DYNAMIC_CONFIG = [
   'frontend.enableExecuteMultiOperation=true',
 ];
 
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
+const PORT_LOW = 20000;
+const PORT_SPAN = 12000;
+let portsHandedOut = 0;
+
+/** Whether 127.0.0.1:port can be bound now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port for a server: bindable now, never handed out twice by this process, and below the
+ * kernel's ephemeral range (32768-60999 by default). A port from that range (what listening on
+ * port 0 gives) can become an outgoing connection's source port before the server binds it.
+ * Each process starts at its own offset in the range.
+ */
+export async function freePort(): Promise<number> {
+  const offset = (process.pid * 7919) % PORT_SPAN;
+  while (portsHandedOut < PORT_SPAN) {
+    const port = PORT_LOW + ((offset + portsHandedOut) % PORT_SPAN);
+    portsHandedOut += 1;
+    if (await bindable(port)) return port;
+  }
+  throw new Error('every port below the ephemeral range was handed out');
 }
 
 const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
