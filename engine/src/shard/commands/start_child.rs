@@ -11,6 +11,7 @@
 use super::{CommandContext, CommandRejection};
 use crate::shard::draft::Draft;
 use crate::shard::outbox::{ChildState, OutboxMessage, ParentInfo, StartChildMessage, derived_id};
+use crate::shard::retry::effective_policy;
 use crate::shard::start_workflow::effective_timeouts;
 use crate::shard::time::{duration, duration_opt};
 use temporalio_protos::temporal::api::{
@@ -65,6 +66,15 @@ pub(super) fn apply(
         return Err(bad(
             "Invalid WorkflowIdReusePolicy on StartChildWorkflowExecution command.",
         ));
+    }
+    // As for a started workflow and a continue-as-new: the child's retry policy is what its
+    // failed runs will be retried by, so a policy that cannot be applied is refused here.
+    if let Some(retry) = &command.retry_policy {
+        effective_policy(Some(retry)).map_err(|e| {
+            bad(&format!(
+                "Invalid WorkflowRetryPolicy on StartChildWorkflowExecution command: {e}"
+            ))
+        })?;
     }
     let policy = match ParentClosePolicy::try_from(command.parent_close_policy) {
         Ok(ParentClosePolicy::Unspecified) => ParentClosePolicy::Terminate,

@@ -14,7 +14,7 @@ use temporalio_protos::temporal::api::{
         SignalExternalWorkflowExecutionCommandAttributes,
         StartChildWorkflowExecutionCommandAttributes,
     },
-    common::v1::WorkflowExecution,
+    common::v1::{RetryPolicy, WorkflowExecution},
     enums::v1::{
         ParentClosePolicy, StartChildWorkflowExecutionFailedCause, WorkflowExecutionStatus,
     },
@@ -509,6 +509,41 @@ fn a_start_child_without_workflow_id_fails_the_workflow_task() {
             EventType::WorkflowTaskScheduled
         ]
     );
+}
+
+/// Found by the hostile-command property test: a child's retry policy with a NaN backoff
+/// coefficient was written into the parent's history (the policy is the child's, applied when
+/// a run of it fails). Like Temporal, such a command fails the workflow task.
+#[test]
+fn a_start_child_with_a_retry_policy_that_cannot_apply_fails_the_workflow_task() {
+    for coefficient in [f64::NAN, f64::INFINITY, 0.5] {
+        let mut a = Harness::new();
+        let parent = a.start("parent");
+        let info = a.poll_workflow_task(&parent);
+        let mut command = start_child("child", ParentClosePolicy::Abandon);
+        if let Some(command::Attributes::StartChildWorkflowExecutionCommandAttributes(child)) =
+            command.attributes.as_mut()
+        {
+            child.retry_policy = Some(RetryPolicy {
+                backoff_coefficient: coefficient,
+                ..Default::default()
+            });
+        }
+        let applied = a.complete_workflow_task(&info.token, vec![command]);
+        assert!(
+            matches!(&applied.reply, Some(Err(EngineError::InvalidArgument(m))) if m.contains("BackoffCoefficient")),
+            "coefficient {coefficient}: {:?}",
+            applied.reply
+        );
+        assert!(a.state.pending_outbox().is_empty());
+        assert_eq!(
+            a.event_types(&parent)[3..],
+            [
+                EventType::WorkflowTaskFailed,
+                EventType::WorkflowTaskScheduled
+            ]
+        );
+    }
 }
 
 #[test]
