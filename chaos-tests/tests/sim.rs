@@ -1,7 +1,8 @@
 //! The deterministic simulation in CI: many seeds of 3- and 5-node clusters under crashes with
-//! loss of unsynced writes, partitions, packet loss and slow links find no violation; and a
-//! deliberately broken disk (syncs acknowledged, nothing durable) IS caught; and a seed replays
-//! to the same trace, so every failure reproduces from its seed.
+//! loss of unsynced writes, partitions, packet loss, slow links and clock skew find no
+//! violation; a deliberately broken disk (syncs acknowledged, nothing durable) IS caught, and
+//! so are leaders that stamp their own skewed clock; and a seed replays to the same trace, so
+//! every failure reproduces from its seed.
 
 use perdura_chaos::checker::Invariant;
 use perdura_chaos::sim::{SimConfig, SimReport, run};
@@ -16,9 +17,21 @@ fn assert_clean(report: &SimReport) {
     );
 }
 
-fn run_seeds(seeds: std::ops::Range<u64>, nodes: u64, rounds: u64) -> (u64, u64) {
+/// What a set of seeds judged: operations, fault episodes, timers and run timeouts judged.
+struct SeedsJudged {
+    operations: u64,
+    faults: u64,
+    timeouts: u64,
+}
+
+fn judged(report: &SimReport, invariant: Invariant) -> u64 {
+    report.summary.of(invariant).map_or(0, |i| i.judged)
+}
+
+fn run_seeds(seeds: std::ops::Range<u64>, nodes: u64, rounds: u64) -> SeedsJudged {
     let mut operations = 0;
     let mut faults = 0;
+    let mut timeouts = 0;
     for seed in seeds {
         let config = SimConfig {
             rounds,
@@ -33,22 +46,45 @@ fn run_seeds(seeds: std::ops::Range<u64>, nodes: u64, rounds: u64) -> (u64, u64)
         assert_clean(&report);
         operations += report.summary.operations as u64;
         faults += report.faults;
+        timeouts += judged(&report, Invariant::TimersNotEarly);
     }
-    (operations, faults)
+    SeedsJudged {
+        operations,
+        faults,
+        timeouts,
+    }
 }
 
 #[test]
 fn seeds_of_three_node_clusters_find_no_violation() {
-    let (operations, faults) = run_seeds(0..160, 3, 12);
-    assert!(operations > 160 * 15, "{operations} operations");
-    assert!(faults > 80, "{faults} fault episodes");
+    let seeds = run_seeds(0..160, 3, 12);
+    assert!(
+        seeds.operations > 160 * 15,
+        "{} operations",
+        seeds.operations
+    );
+    assert!(seeds.faults > 80, "{} fault episodes", seeds.faults);
+    assert!(
+        seeds.timeouts > 160,
+        "{} run timeouts judged",
+        seeds.timeouts
+    );
 }
 
 #[test]
 fn seeds_of_five_node_clusters_find_no_violation() {
-    let (operations, faults) = run_seeds(1_000..1_040, 5, 12);
-    assert!(operations > 40 * 15, "{operations} operations");
-    assert!(faults > 20, "{faults} fault episodes");
+    let seeds = run_seeds(1_000..1_040, 5, 12);
+    assert!(
+        seeds.operations > 40 * 15,
+        "{} operations",
+        seeds.operations
+    );
+    assert!(seeds.faults > 20, "{} fault episodes", seeds.faults);
+    assert!(
+        seeds.timeouts > 40,
+        "{} run timeouts judged",
+        seeds.timeouts
+    );
 }
 
 #[test]
@@ -71,6 +107,32 @@ fn a_disk_that_acknowledges_before_sync_is_caught_losing_acked_starts() {
         "invariant 1 reports no lost start:\n{}",
         report.summary
     );
+}
+
+/// Before the majority time a leader stamped its own clock: once its clock jumped ahead, the
+/// timers and timeouts of its groups fired as soon as its timer driver woke. The simulation
+/// keeps that behaviour as a switch (messages carry no clock readings) to prove it catches it:
+/// with skewed leaders, a run timeout is seen fired before it was due by virtual time.
+#[test]
+fn leaders_that_stamp_their_own_skewed_clock_are_caught_timing_runs_out_early() {
+    let caught = (0..40).find_map(|seed| {
+        let config = SimConfig {
+            leaders_stamp_own_clock: true,
+            ..SimConfig::new(seed, 3)
+        };
+        let report = run(config).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let early = report.summary.of(Invariant::TimersNotEarly)?;
+        (early.violation_count > 0).then_some((config, report.summary))
+    });
+    let (config, summary) = caught.expect("no seed of 0..40 caught a run timed out early");
+    println!("caught by {}:\n{summary}", config.reproduce_command());
+    // The same seed with the majority time: clean.
+    let fixed = run(SimConfig {
+        leaders_stamp_own_clock: false,
+        ..config
+    })
+    .expect("the run completes");
+    assert_clean(&fixed);
 }
 
 /// Every run of a seed must produce the same trace (history + final read): a failure found by
@@ -111,6 +173,8 @@ fn a_seed_replays_to_the_same_trace() {
 fn the_final_read_waits_for_a_leader_that_applied_what_a_crashed_leader_committed() {
     let config = SimConfig {
         rounds: 12,
+        // The schedule that found it: before clock faults.
+        clock_faults: false,
         ..SimConfig::new(12, 3)
     };
     let report = run(config).expect("the run completes");

@@ -21,6 +21,7 @@ mod history_shape;
 mod liveness;
 mod raft_safety;
 mod results_stable;
+mod run_timeouts;
 mod signals;
 mod single_open_run;
 mod summary;

@@ -89,6 +89,7 @@ pub fn start(wid: &str, req: &str) -> Op {
         request_id: req.into(),
         workflow_type: None,
         attach_to_existing: false,
+        run_timeout_ms: None,
     }
 }
 

@@ -7,6 +7,8 @@
 //! After the heal, an acked timer whose deadline plus the configured bound passed before the final
 //! read must have fired or been canceled, or its run must have closed. A `fail`ed StartTimer
 //! leaves no `TimerStarted` (unless another attempt for the same timer may have succeeded).
+//!
+//! Run timeouts are judged the same way, in [`super::run_timeouts`].
 
 use super::{CheckInput, Invariant, InvariantReport, Violation, WitnessEvent};
 use crate::history::{EventType, ObservedEvent, Op, OpValue, Operation, Outcome};
@@ -56,6 +58,7 @@ pub(super) fn check(input: &CheckInput<'_>) -> InvariantReport {
         }
     }
     check_never_early(input, &armed, &mut report);
+    super::run_timeouts::check_never_early(input, &mut report);
     for op in &input.history.operations {
         let Op::StartTimer {
             workflow_id,
@@ -88,7 +91,7 @@ pub(super) fn check(input: &CheckInput<'_>) -> InvariantReport {
 }
 
 /// The events an ok operation observed, with the run they belong to.
-fn observed_events(op: &Operation) -> Option<(&WorkflowId, &RunId, &[ObservedEvent])> {
+pub(super) fn observed_events(op: &Operation) -> Option<(&WorkflowId, &RunId, &[ObservedEvent])> {
     match (&op.f, op.ok_value()?) {
         (
             Op::ReadHistory {

@@ -182,6 +182,7 @@ impl StartClient {
                 request_id: request_id.clone(),
                 workflow_type: Some("chaos".into()),
                 attach_to_existing: false,
+                run_timeout_ms: None,
             };
             let pending = self.recorder.invoke(self.process, op, Some(node))?;
             let request = ws::StartWorkflowExecutionRequest {

@@ -82,6 +82,7 @@ mod tests {
                 request_id: "r1".into(),
                 workflow_type: None,
                 attach_to_existing: false,
+                run_timeout_ms: None,
             },
             value: Some(OpValue::Started {
                 run_id: "run-a".into(),

@@ -20,6 +20,10 @@ pub enum Op {
         /// then the returned run's first event need not carry this request ID.
         #[serde(default, skip_serializing_if = "is_false")]
         attach_to_existing: bool,
+        /// The run timeout the request asked for (`WorkflowExecutionTimedOut` is due that long
+        /// after the run started); `None`: no run timeout.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_timeout_ms: Option<u64>,
     },
     /// SignalWorkflowExecution. Ok value: none. The workload keeps `value` unique per request.
     Signal {

@@ -145,6 +145,7 @@ mod tests {
             request_id: "r1".into(),
             workflow_type: None,
             attach_to_existing: false,
+            run_timeout_ms: None,
         };
         let a = recorder
             .invoke(ProcessId(1), start, Some(NodeId(1)), HarnessNanos(10))

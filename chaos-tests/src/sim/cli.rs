@@ -24,6 +24,13 @@ pub struct SimArgs {
     /// every node: the run must report violations.
     #[arg(long)]
     pub ack_before_sync: bool,
+    /// No clock skew and no run timeouts: the schedule of the runs before clock faults.
+    #[arg(long)]
+    pub no_clock_faults: bool,
+    /// Leaders stamp their own clock, not the majority time: the runs must report run
+    /// timeouts fired early by a skewed leader.
+    #[arg(long)]
+    pub leaders_stamp_own_clock: bool,
     /// Run every seed twice and compare the trace hashes.
     #[arg(long)]
     pub check_determinism: bool,
@@ -86,6 +93,8 @@ pub fn main(args: &SimArgs) -> ExitCode {
         let config = SimConfig {
             rounds: args.rounds,
             ack_before_sync: args.ack_before_sync,
+            clock_faults: !args.no_clock_faults,
+            leaders_stamp_own_clock: args.leaders_stamp_own_clock,
             ..SimConfig::new(seed, args.nodes)
         };
         let report = match run(config) {

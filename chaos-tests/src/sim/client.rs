@@ -33,7 +33,7 @@ pub enum Outcome {
 pub struct Client {
     pub recorder: SharedRecorder,
     pub rng: SimRng,
-    pub clock: super::cluster::SimClock,
+    pub clock: super::clock::SimClock,
 }
 
 impl Client {

@@ -1,10 +1,12 @@
 //! The simulated cluster: N Perdura nodes (MultiRaft + engine) in one process, each on its own
-//! in-memory disk, talking through the [`SimNetwork`], stamping time from the [`SimClock`].
+//! in-memory disk, talking through the [`SimNetwork`], stamping time from its own clock
+//! ([`NodeClocks`]: virtual time plus the node's skew).
 //!
 //! A crash is a power loss: the node's disk drops every unsynced write and detaches the
 //! handles of the dying node (whose tasks then fail their I/O), the network forgets the node,
 //! and its `MultiRaft` is shut down. A restart opens the node again on what its disk kept.
 
+use super::clock::{NodeClocks, SimClock};
 use super::network::SimNetwork;
 use perdura_raft::{
     MultiRaft, NoopObserver, RaftError, RaftTiming, RaftTuning, SimulatedNodeConfig,
@@ -15,41 +17,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Milliseconds since the Unix epoch at virtual time zero (2026-01-01): event times look real.
-const EPOCH_MS: i64 = 1_767_225_600_000;
-
-/// The leader's clock in the simulation: the runtime's virtual time, so timers fire when the
-/// virtual clock says, never early and never by the host's clock.
-#[derive(Clone, Copy, Debug)]
-pub struct SimClock {
-    start: tokio::time::Instant,
-}
-
-impl SimClock {
-    pub fn new() -> SimClock {
-        SimClock {
-            start: tokio::time::Instant::now(),
-        }
-    }
-
-    /// Virtual time since the run began.
-    pub fn elapsed(&self) -> Duration {
-        tokio::time::Instant::now().saturating_duration_since(self.start)
-    }
-}
-
-impl Default for SimClock {
-    fn default() -> SimClock {
-        SimClock::new()
-    }
-}
-
-impl perdura_raft::Clock for SimClock {
-    fn now_ms(&self) -> i64 {
-        EPOCH_MS + i64::try_from(self.elapsed().as_millis()).unwrap_or(i64::MAX / 2)
-    }
-}
-
 /// Every node of the simulated cluster, up or down.
 pub struct SimCluster {
     pub members: Vec<u64>,
@@ -57,6 +24,8 @@ pub struct SimCluster {
     pub net: Arc<SimNetwork>,
     pub disks: Arc<MemoryDisks>,
     pub clock: SimClock,
+    /// Each node's wall clock (virtual time plus its skew).
+    pub clocks: Arc<NodeClocks>,
     nodes: BTreeMap<u64, Arc<MultiRaft>>,
 }
 
@@ -65,13 +34,20 @@ pub fn data_dir(node: u64) -> PathBuf {
 }
 
 impl SimCluster {
-    pub fn new(nodes: u64, shard_groups: u32, net: Arc<SimNetwork>, clock: SimClock) -> SimCluster {
+    pub fn new(
+        nodes: u64,
+        shard_groups: u32,
+        net: Arc<SimNetwork>,
+        clocks: Arc<NodeClocks>,
+        clock: SimClock,
+    ) -> SimCluster {
         SimCluster {
             members: (1..=nodes).collect(),
             shard_groups,
             net,
             disks: MemoryDisks::new(),
             clock,
+            clocks,
             nodes: BTreeMap::new(),
         }
     }
@@ -80,7 +56,7 @@ impl SimCluster {
         RaftTuning {
             propose_timeout: Duration::from_secs(2),
             startup_timeout: Duration::from_secs(20),
-            clock: Arc::new(self.clock),
+            clock: Arc::new(self.clocks.of(node)),
             transport: self.net.transport(node),
             timing: Some(RaftTiming {
                 heartbeat_interval_ms: 100,

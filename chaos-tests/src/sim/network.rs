@@ -10,7 +10,14 @@
 //! or a node that is down, when the request leaves or when the answer would come back makes the
 //! call fail as `Unreachable` — after the request may already have been applied, as on a real
 //! network.
+//!
+//! Like Perdura's gRPC peer transport, every message carries a clock reading: a request its
+//! sender's clock as it left, an answer its answerer's clock; the node that receives it records
+//! it in its [`PeerClocks`], from which its leaders stamp the majority time. A network built
+//! without readings ([`SimNetwork::new`]'s `carry_clock_readings`) makes leaders stamp their
+//! own clock — the behaviour before the majority time, kept to prove the simulation catches it.
 
+use super::clock::NodeClocks;
 use super::rng::SimRng;
 use openraft::error::{RPCError, StreamingError, Unreachable};
 use openraft::raft::{
@@ -19,6 +26,7 @@ use openraft::raft::{
 };
 use perdura_engine::GroupId;
 use perdura_raft::RaftTransport;
+use perdura_raft::peer_clocks::PeerClocks;
 use perdura_raft::timer::BoxFuture;
 use perdura_raft::types::{GroupRaft, Snapshot, TypeConfig, Vote};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,22 +43,32 @@ struct NetState {
     delay_ms: (u64, u64),
     delivered: u64,
     dropped: u64,
+    /// Each up node's readings of its peers' clocks (a restart starts with none).
+    peer_clocks: BTreeMap<u64, Arc<PeerClocks>>,
 }
 
 /// The cluster's network. See the module docs.
 pub struct SimNetwork {
     state: Mutex<NetState>,
     rng: SimRng,
+    clocks: Arc<NodeClocks>,
+    carry_clock_readings: bool,
 }
 
 impl SimNetwork {
-    pub fn new(rng: SimRng) -> Arc<SimNetwork> {
+    pub fn new(
+        rng: SimRng,
+        clocks: Arc<NodeClocks>,
+        carry_clock_readings: bool,
+    ) -> Arc<SimNetwork> {
         Arc::new(SimNetwork {
             state: Mutex::new(NetState {
                 delay_ms: (1, 10),
                 ..NetState::default()
             }),
             rng,
+            clocks,
+            carry_clock_readings,
         })
     }
 
@@ -58,12 +76,26 @@ impl SimNetwork {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The transport of `node`.
+    /// The transport of `node` (a started node's: its clock readings start empty).
     pub fn transport(self: &Arc<Self>, node: u64) -> Arc<NodeTransport> {
+        let peer_clocks = self.carry_clock_readings.then(|| {
+            let clocks = Arc::new(PeerClocks::default());
+            self.lock().peer_clocks.insert(node, clocks.clone());
+            clocks
+        });
         Arc::new(NodeTransport {
             node,
             net: self.clone(),
+            peer_clocks,
         })
+    }
+
+    /// `node` received a message saying `from`'s clock read `wall_ms`.
+    fn observe_clock(&self, node: u64, from: u64, wall_ms: i64) {
+        let clocks = self.lock().peer_clocks.get(&node).cloned();
+        if let Some(clocks) = clocks {
+            clocks.observe(from, wall_ms);
+        }
     }
 
     pub fn set_down(&self, node: u64, down: bool) {
@@ -71,6 +103,7 @@ impl SimNetwork {
         if down {
             state.down.insert(node);
             state.groups.retain(|(n, _), _| *n != node);
+            state.peer_clocks.remove(&node);
         } else {
             state.down.remove(&node);
         }
@@ -188,6 +221,7 @@ fn unreachable(from: u64, to: u64) -> Unreachable<TypeConfig> {
 pub struct NodeTransport {
     node: u64,
     net: Arc<SimNetwork>,
+    peer_clocks: Option<Arc<PeerClocks>>,
 }
 
 type Rpc<'a, T> = BoxFuture<'a, Result<T, RPCError<TypeConfig>>>;
@@ -196,6 +230,7 @@ impl NodeTransport {
     /// One RPC over the simulated network: the request's trip to `target` (delay, loss,
     /// partition), `call` on the target's replica of `group`, and the answer's trip back. An
     /// error the target answers with is reported as unreachable, as a real peer client would.
+    /// Each side records the clock reading the other's message carried.
     async fn deliver<T, E, Call, Answer>(
         &self,
         target: u64,
@@ -207,11 +242,18 @@ impl NodeTransport {
         Answer: std::future::Future<Output = Result<T, E>>,
         E: std::fmt::Display,
     {
+        let sent_ms = self.net.clocks.now_ms(self.node);
         let raft = self.net.send(self.node, target, group).await?;
+        self.net.observe_clock(target, self.node, sent_ms);
         let answer = call(raft)
             .await
             .map_err(|e| Unreachable::from_string(format!("node {target}: {e}")))?;
-        self.net.answer(self.node, target, answer).await
+        let answered_ms = self.net.clocks.now_ms(target);
+        let answer = self.net.answer(self.node, target, answer).await?;
+        if let Some(clocks) = &self.peer_clocks {
+            clocks.observe(target, answered_ms);
+        }
+        Ok(answer)
     }
 }
 
@@ -294,5 +336,9 @@ impl RaftTransport for NodeTransport {
 
     fn group_started(&self, node: u64, group: GroupId, raft: &GroupRaft) {
         self.net.lock().groups.insert((node, group), raft.clone());
+    }
+
+    fn peer_clocks(&self) -> Option<Arc<PeerClocks>> {
+        self.peer_clocks.clone()
     }
 }

@@ -1,14 +1,18 @@
 //! The seeded workload: starts (fresh, retried with the same request ID, and on workflow IDs
-//! already running), signals (retried with the same request ID and value after an unknown
-//! outcome), and linearizable history reads. Every choice is drawn from the run's generator.
+//! already running; with clock faults, one fresh start in three asks for a run timeout of
+//! 1–4 s or 10–60 s),
+//! signals (retried with the same request ID and value after an unknown outcome), and
+//! linearizable history reads. Every choice is drawn from the run's generator.
 
 use super::client::{Client, Outcome, completion, execution};
 use super::cluster::SimCluster;
 use super::convert::observed_events;
 use crate::history::{Op, OpCompletion, OpValue};
 use crate::ids::{RequestId, RunId, WorkflowId};
+use crate::workload::plan::duration;
 use perdura_engine::{ShardCommandKind, ShardReply};
 use std::sync::Mutex;
+use std::time::Duration;
 use temporalio_protos::temporal::api::common::v1::{
     Payload, Payloads, WorkflowExecution, WorkflowType,
 };
@@ -23,16 +27,26 @@ pub struct WorkloadState {
     next_id: u64,
     /// Acknowledged runs: (workflow ID, run ID).
     runs: Vec<(String, String)>,
-    /// Starts whose outcome is unknown or that succeeded: (workflow ID, request ID), retried.
-    retry_starts: Vec<(String, String)>,
+    /// Starts whose outcome is unknown or that succeeded, retried as they were sent.
+    retry_starts: Vec<StartArgs>,
     /// Signals whose outcome is unknown: (workflow ID, request ID, value), retried.
     retry_signals: Vec<(String, String, String)>,
+}
+
+/// What a start sends (a retry sends the same).
+#[derive(Clone)]
+struct StartArgs {
+    workflow_id: String,
+    request_id: String,
+    run_timeout_ms: Option<u64>,
 }
 
 /// The workload of one run. See the module docs.
 pub struct Workload {
     pub client: Client,
     pub workflows: u64,
+    /// Some fresh starts ask for a run timeout.
+    run_timeouts: bool,
     state: Mutex<WorkloadState>,
 }
 
@@ -59,10 +73,11 @@ fn payloads(text: &str) -> Payloads {
 }
 
 impl Workload {
-    pub fn new(client: Client, workflows: u64) -> Workload {
+    pub fn new(client: Client, workflows: u64, run_timeouts: bool) -> Workload {
         Workload {
             client,
             workflows,
+            run_timeouts,
             state: Mutex::new(WorkloadState::default()),
         }
     }
@@ -81,6 +96,11 @@ impl Workload {
     /// Runs one operation of `process`.
     pub async fn step(&self, cluster: &SimCluster, process: u64) {
         let rng = &self.client.rng;
+        if self.run_timeouts {
+            // Think time: virtual time passes between operations, so run timeouts fall due
+            // during the run and not only after it.
+            tokio::time::sleep(Duration::from_millis(rng.below(500))).await;
+        }
         match rng.below(10) {
             0..=3 => self.start(cluster, process).await,
             4..=7 => self.signal(cluster, process).await,
@@ -98,13 +118,26 @@ impl Workload {
                 None
             }
         });
-        let (workflow_id, request_id) = match retry {
-            Some(pair) => pair,
-            None => (
-                format!("wf-{}", rng.below(self.workflows)),
-                self.fresh("start"),
-            ),
+        let args = match retry {
+            Some(args) => args,
+            None => StartArgs {
+                workflow_id: format!("wf-{}", rng.below(self.workflows)),
+                request_id: self.fresh("start"),
+                // Short ones fall due during the run; long ones leave time to see one early.
+                run_timeout_ms: (self.run_timeouts && rng.chance(33)).then(|| {
+                    if rng.chance(50) {
+                        rng.range(1_000, 4_001)
+                    } else {
+                        rng.range(10_000, 60_001)
+                    }
+                }),
+            },
         };
+        let StartArgs {
+            workflow_id,
+            request_id,
+            run_timeout_ms,
+        } = args.clone();
         let Some(group) = group_of(cluster, &workflow_id) else {
             return;
         };
@@ -116,6 +149,7 @@ impl Workload {
             request_id: RequestId(request_id.clone()),
             workflow_type: Some("SimWorkflow".into()),
             attach_to_existing: false,
+            run_timeout_ms,
         };
         let Some(pending) = self.client.invoke(process, f, node) else {
             return;
@@ -133,6 +167,7 @@ impl Workload {
             input: Some(payloads(&request_id)),
             identity: format!("sim-client-{process}"),
             request_id: request_id.clone(),
+            workflow_run_timeout: run_timeout_ms.map(|ms| duration(Duration::from_millis(ms))),
             ..Default::default()
         };
         let kind = ShardCommandKind::StartWorkflow {
@@ -150,12 +185,9 @@ impl Workload {
         self.with(|s| match &outcome {
             Outcome::Applied(Ok(ShardReply::WorkflowStarted { run_id, .. })) => {
                 s.runs.push((workflow_id.clone(), run_id.clone()));
-                s.retry_starts
-                    .push((workflow_id.clone(), request_id.clone()));
+                s.retry_starts.push(args);
             }
-            Outcome::Unknown(_) => s
-                .retry_starts
-                .push((workflow_id.clone(), request_id.clone())),
+            Outcome::Unknown(_) => s.retry_starts.push(args),
             _ => {}
         });
         self.client.complete(pending, done);

@@ -273,6 +273,7 @@ impl<'a> Process<'a> {
             request_id: request_id.clone(),
             workflow_type: Some(WORKFLOW_TYPE.to_owned()),
             attach_to_existing: false,
+            run_timeout_ms: None,
         };
         let message = StartWorkflowExecutionRequest {
             namespace: NAMESPACE.to_owned(),

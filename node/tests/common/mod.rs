@@ -107,7 +107,11 @@ pub fn free_port() -> u16 {
     let offset = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
     loop {
         let n = HANDED_OUT.fetch_add(1, Ordering::Relaxed);
-        assert!(n < SPAN, "every port from {LOW} to {} was handed out", LOW + SPAN);
+        assert!(
+            n < SPAN,
+            "every port from {LOW} to {} was handed out",
+            LOW + SPAN
+        );
         let port = u16::try_from(LOW + (offset + n) % SPAN).expect("below 32000");
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
