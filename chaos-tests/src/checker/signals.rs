@@ -5,7 +5,12 @@
 //! the server records none (Temporal's event has no such field), by the signal's input value —
 //! the workload keeps values unique per request.
 //! * A group with an `ok` op matches exactly one event, in the named run if the op named one.
-//! * A group whose ops all `fail`ed matches none; any group matches at most one.
+//! * A group whose ops all `fail`ed matches none; any group matches at most one event per run.
+//! * A group that names no run (it signals the current run) may match one event in each of
+//!   several runs, at most one run per attempt that did not fail: Temporal deduplicates signal
+//!   request IDs per run, so an attempt that landed in a run that then closed (timed out,
+//!   say) and a retry that landed in the next run are both applied (found by the simulation
+//!   once runs had run timeouts, seed 5098 of 3 nodes).
 //! * If acked signal A completed before acked signal B was invoked and both landed in the same
 //!   run, A's event ID is below B's. "B was invoked" means B's FIRST attempt: an earlier attempt
 //!   of the same request (one that ended `info`) may have been applied before A's ack, and the
@@ -61,10 +66,14 @@ pub(super) fn check(input: &CheckInput<'_>) -> InvariantReport {
         }
         match judge_request(input, workflow_id, request_id, request) {
             Err(violation) => report.violations.push(violation),
-            Ok(Some((run_id, event_id))) => {
-                if let Some(op) = acked
-                    && let Some(acked_at) = op.complete_ns()
-                {
+            Ok(placements) => {
+                for (run_id, event_id) in placements {
+                    let Some(op) = acked else {
+                        continue;
+                    };
+                    let Some(acked_at) = op.complete_ns() else {
+                        continue;
+                    };
                     let first_invoked_at = request
                         .ops
                         .iter()
@@ -83,7 +92,6 @@ pub(super) fn check(input: &CheckInput<'_>) -> InvariantReport {
                         .push(placement);
                 }
             }
-            Ok(None) => {}
         }
     }
     for ((workflow_id, run_id), signals) in placed {
@@ -92,13 +100,14 @@ pub(super) fn check(input: &CheckInput<'_>) -> InvariantReport {
     report
 }
 
-/// Where one signal request landed (run and event), or why that breaks the invariant.
+/// Where one signal request landed (run and event, one per run), or why that breaks the
+/// invariant.
 fn judge_request<'a>(
     input: &CheckInput<'a>,
     workflow_id: &WorkflowId,
     request_id: &RequestId,
     request: &SignalRequest<'_>,
-) -> Result<Option<(&'a RunId, EventId)>, Violation> {
+) -> Result<Vec<(&'a RunId, EventId)>, Violation> {
     let acked = request.ops.iter().find(|op| op.is_ok());
     let all_failed = request.ops.iter().all(|op| op.outcome() == Outcome::Fail);
     let runs = input.index.runs_of(workflow_id);
@@ -107,6 +116,19 @@ fn judge_request<'a>(
         .flat_map(|replica| replica.run.events.iter().map(move |event| (replica, event)))
         .filter(|(_, event)| signal_matches(event, request_id, &request.values))
         .collect();
+    let runs_landed: BTreeSet<&RunId> = matches
+        .iter()
+        .map(|(replica, _)| &replica.run.run_id)
+        .collect();
+    let attempts_not_failed = request
+        .ops
+        .iter()
+        .filter(|op| op.outcome() != Outcome::Fail)
+        .count();
+    // One event per run, in as many runs as attempts could reach (see the module docs).
+    let once_per_attempt = runs_landed.len() == matches.len()
+        && request.named_runs.is_empty()
+        && runs_landed.len() <= attempts_not_failed;
     let problem = match (acked, matches.as_slice()) {
         (Some(_), []) => Some(format!("acked signal {request_id} was never applied")),
         (Some(_), [(replica, _)])
@@ -117,14 +139,17 @@ fn judge_request<'a>(
                 "signal {request_id} was applied to another run than the one it named"
             ))
         }
-        (_, [_, _, ..]) => Some(format!("signal {request_id} was applied more than once")),
+        (_, [_, _, ..]) if !once_per_attempt => {
+            Some(format!("signal {request_id} was applied more than once"))
+        }
         (None, [_]) if all_failed => Some(format!("failed signal {request_id} was applied")),
         _ => None,
     };
     let Some(problem) = problem else {
         return Ok(matches
-            .first()
-            .map(|(replica, event)| (&replica.run.run_id, event.event_id)));
+            .iter()
+            .map(|(replica, event)| (&replica.run.run_id, event.event_id))
+            .collect());
     };
     // The acked attempt if there is one, else the first attempt.
     let witness_op = acked.or(request.ops.first());
@@ -241,6 +266,66 @@ mod tests {
         let violation = single_violation(&report);
         assert_eq!(violation.op_ids(), vec![retry]);
         assert_eq!(violation.event_ids(), vec![EventId(2), EventId(3)]);
+    }
+
+    fn two_runs(first: &[&str], second: &[&str]) -> crate::history::FinalRead {
+        let events = |request: &str, signals: &[&str]| {
+            let mut events = vec![started_ev(1, request)];
+            for (i, value) in signals.iter().enumerate() {
+                events.push(signaled_ev(i as u64 + 2, value));
+            }
+            events
+        };
+        FinalReadBuilder::new(&[1])
+            .run("w1", "R1", events("r1", first))
+            .run("w1", "R2", events("r2", second))
+            .build()
+    }
+
+    /// Found by the simulation (seed 5098 of 3 nodes, once runs had run timeouts): s1's first
+    /// attempt timed out (`info`) but landed in R1, which then timed out; the retry, addressed
+    /// to the current run, landed in R2. Temporal deduplicates signal request IDs per run.
+    #[test]
+    fn a_current_run_signal_retried_across_a_run_change_may_land_once_in_each_run() {
+        let mut h = HistoryBuilder::new();
+        h.info(1, signal("w1", "s1", "v1"), 1, (10, 20));
+        h.ok(1, signal("w1", "s1", "v1"), None, 1, (30, 40));
+        let report = check_one(INVARIANT, &h.build(), &two_runs(&["v1"], &["v1"]));
+        assert_valid(&report);
+    }
+
+    #[test]
+    fn one_attempt_in_two_runs_or_twice_in_one_run_is_reported() {
+        // One attempt cannot land in two runs.
+        let mut h = HistoryBuilder::new();
+        let only = h.ok(1, signal("w1", "s1", "v1"), None, 1, (10, 20));
+        let report = check_one(INVARIANT, &h.build(), &two_runs(&["v1"], &["v1"]));
+        let violation = single_violation(&report);
+        assert_eq!(violation.op_ids(), vec![only]);
+        assert!(
+            violation.what.contains("more than once"),
+            "{}",
+            violation.what
+        );
+        // Two attempts: once per run, never twice in one.
+        let mut h = HistoryBuilder::new();
+        h.info(1, signal("w1", "s1", "v1"), 1, (10, 20));
+        h.ok(1, signal("w1", "s1", "v1"), None, 1, (30, 40));
+        let report = check_one(INVARIANT, &h.build(), &two_runs(&["v1", "v1"], &["v1"]));
+        assert!(single_violation(&report).what.contains("more than once"));
+    }
+
+    #[test]
+    fn a_signal_naming_its_run_applied_in_another_run_too_is_reported() {
+        let mut h = HistoryBuilder::new();
+        let mut named = signal("w1", "s1", "v1");
+        if let Op::Signal { run_id, .. } = &mut named {
+            *run_id = Some("R1".into());
+        }
+        h.info(1, named.clone(), 1, (10, 20));
+        h.ok(1, named, None, 1, (30, 40));
+        let report = check_one(INVARIANT, &h.build(), &two_runs(&["v1"], &["v1"]));
+        assert!(single_violation(&report).what.contains("more than once"));
     }
 
     #[test]
