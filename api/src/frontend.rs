@@ -68,8 +68,11 @@ impl Frontend {
             .map_err(status::propose)
     }
 
-    pub(crate) fn group_of(&self, namespace: &str, workflow_id: &str) -> GroupId {
-        self.raft.group_of(namespace, workflow_id)
+    /// The group that owns the workflow; UNAVAILABLE while this node has no slot map.
+    pub(crate) fn group_of(&self, namespace: &str, workflow_id: &str) -> Result<GroupId, Status> {
+        self.raft
+            .group_of(namespace, workflow_id)
+            .map_err(status::propose)
     }
 
     /// Proposes a command to a group and returns the engine's reply, mapping both failure layers.

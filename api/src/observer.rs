@@ -68,7 +68,11 @@ impl NodeObserver {
     fn resync(&self, raft: &MultiRaft, group: GroupId) {
         raft.read_shard(group, |state| {
             self.matching.resync(
-                |task| raft.group_of(&task.namespace, &task.execution.workflow_id) == group,
+                |task| {
+                    raft.group_of(&task.namespace, &task.execution.workflow_id)
+                        .ok()
+                        == Some(group)
+                },
                 state.pending_tasks(),
             );
         });

@@ -130,6 +130,9 @@ pub fn propose(error: ProposeError) -> Status {
             format!("the outcome is unknown ({detail}); retry — the request is idempotent")
         }
         ProposeError::Shutdown => "this node is shutting down; retry".to_string(),
+        ProposeError::NoSlotMap => "this node has not loaded the cluster's slot map yet (it is \
+             starting or catching up), so it cannot route the workflow; nothing was applied; retry"
+            .to_string(),
     };
     Status::unavailable(message)
 }
@@ -242,6 +245,7 @@ mod tests {
                 "connection lost",
             ),
             (ProposeError::Shutdown, "shutting down"),
+            (ProposeError::NoSlotMap, "slot map"),
         ];
         for (error, says) in cases {
             let status = propose(error);

@@ -118,7 +118,9 @@ impl Cluster {
     /// The event types of `workflow_id`'s current run, read linearizably through `node`.
     async fn history(&self, node: u64, workflow_id: &str) -> Vec<EventType> {
         let raft = &self.nodes[&node].raft;
-        let group = raft.group_of("default", workflow_id);
+        let group = raft
+            .group_of("default", workflow_id)
+            .expect("routed by the slot map");
         if raft.read_barrier(group).await.is_err() {
             return Vec::new();
         }

@@ -83,7 +83,10 @@ async fn cluster() -> Cluster {
 }
 
 fn history(cluster: &Cluster, workflow_id: &str) -> Vec<EventType> {
-    let group = cluster.raft.group_of("default", workflow_id);
+    let group = cluster
+        .raft
+        .group_of("default", workflow_id)
+        .expect("routed by the slot map");
     let run_id = cluster
         .raft
         .read_shard(group, |state| {

@@ -109,9 +109,9 @@ fn a_disk_that_acknowledges_before_sync_is_caught_losing_acked_starts() {
     );
 }
 
-/// Before the majority time a leader stamped its own clock: once its clock jumped ahead, the
+/// Before the majority bound a leader stamped its own clock: once its clock jumped ahead, the
 /// timers and timeouts of its groups fired as soon as its timer driver woke. The simulation
-/// keeps that behaviour as a switch (messages carry no clock readings) to prove it catches it:
+/// keeps that behaviour as a switch (answers carry no clock readings) to prove it catches it:
 /// with skewed leaders, a run timeout is seen fired before it was due by virtual time.
 #[test]
 fn leaders_that_stamp_their_own_skewed_clock_are_caught_timing_runs_out_early() {
@@ -126,7 +126,7 @@ fn leaders_that_stamp_their_own_skewed_clock_are_caught_timing_runs_out_early() 
     });
     let (config, summary) = caught.expect("no seed of 0..40 caught a run timed out early");
     println!("caught by {}:\n{summary}", config.reproduce_command());
-    // The same seed with the majority time: clean.
+    // The same seed with the majority bound: clean.
     let fixed = run(SimConfig {
         leaders_stamp_own_clock: false,
         ..config

@@ -45,4 +45,10 @@ pub enum ProposeError {
     /// Definitely not applied: the node was shut down before the proposal was submitted.
     #[error("the node is shutting down")]
     Shutdown,
+    /// Definitely not applied: this node has not applied the cluster's slot map yet (a node
+    /// starting, or one that lost the unsynced apply of the bootstrap in a power loss), so it
+    /// cannot tell which group owns a workflow. Guessing would put the workflow in a group
+    /// that does not own it.
+    #[error("this node has not applied the cluster's slot map yet")]
+    NoSlotMap,
 }

@@ -436,18 +436,23 @@ pub(crate) struct LocalRouter {
 }
 
 impl LocalRouter {
-    pub fn group_of_slot(&self, namespace: &str, workflow_id: &str) -> GroupId {
+    pub fn group_of_slot(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+    ) -> Result<GroupId, ProposeError> {
         let slot = slot_of(namespace, workflow_id);
+        // The slot map covers every slot (checked when it is written); without one (not applied
+        // here yet) nothing is routed.
         let mapped = self
             .meta
             .read_state(|state| match state {
                 GroupState::Meta(meta) => meta.slot_map.as_ref().and_then(|map| map.group_of(slot)),
                 GroupState::Shard(_) => None,
             })
-            // The slot map covers every slot (checked at open); the first group is unreachable.
-            .unwrap_or_else(|| self.shards.keys().first().copied().unwrap_or(GroupId(1)));
+            .ok_or(ProposeError::NoSlotMap)?;
         // Between a split and its slot-map update the source's record says where the slot went.
-        split::follow_slot(&self.shards, mapped, slot.0)
+        Ok(split::follow_slot(&self.shards, mapped, slot.0))
     }
 
     /// Proposes to `group`, following `SlotMoved` replies to the group a split moved the
@@ -531,7 +536,7 @@ impl LocalRouter {
 }
 
 impl MessageRouter for LocalRouter {
-    fn group_of(&self, workflow: &WorkflowKey) -> GroupId {
+    fn group_of(&self, workflow: &WorkflowKey) -> Result<GroupId, ProposeError> {
         self.group_of_slot(&workflow.namespace, &workflow.workflow_id)
     }
 

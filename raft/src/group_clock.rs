@@ -8,7 +8,7 @@
 //! late. The stamp is now a hybrid time:
 //!
 //! ```text
-//! stamp = max(majority time, g + (monotonic now − monotonic instant g was observed))
+//! stamp = max(min(wall clock, majority bound), g + (monotonic now − monotonic instant g was observed))
 //! ```
 //!
 //! where `g` is the group's time as this node last observed it: the group's applied clock,
@@ -16,23 +16,28 @@
 //! moving at the rate of the monotonic clock even while it is ahead of the wall clock, and a
 //! node's own wall clock jumping backwards does not hold it still either.
 //!
-//! The *majority time* is the latest time a majority of the group's voters' clocks have
-//! reached ([`crate::peer_clocks`]): this node's wall clock and its peers' as the last peer
-//! messages reported them. A leader whose own clock runs ahead therefore stamps the majority's
-//! time, not its own (a leader that trusted its clock fired every pending timer of its groups
-//! as soon as its clock jumped). Without enough fresh peer readings (a leader cut off from its
-//! followers), the carried group time alone is stamped; a group that was never stamped takes
-//! the wall clock. A transport without clock readings (one node, or nodes of one process
-//! sharing one clock) stamps the wall clock.
+//! The *majority bound* caps the leader's own clock ([`crate::peer_clocks`]): the majority-th
+//! largest of the voters' clocks' upper bounds — this node's wall clock, and its peers' as
+//! their latest replies bound them. While the leader's clock is correct the bound is at or
+//! above it and the leader stamps its own clock, exactly. A leader whose clock runs ahead
+//! stamps the bound instead, at most a round trip ahead of real time (a leader that trusted
+//! its clock fired every pending timer of its groups as soon as its clock jumped). Without a
+//! majority of fresh readings (a leader cut off from its followers), the carried group time
+//! alone is stamped; a group that was never stamped takes the wall clock. A transport without
+//! clock readings (one node, or nodes of one process sharing one clock) stamps the wall clock.
+//!
+//! (A lower bound of the majority's clocks was stamped at first: it lags real time by the
+//! one-way delay of the reading used, and a timer armed under a laggier reading than it
+//! fired under fired early by the difference, with every clock correct.)
 //!
 //! # Invariant
-//! A timer of duration `d` never fires earlier than `d` after it was armed while at most a
-//! minority of the voters' clocks are wrong, and is not delayed by a past forward skew: the
-//! majority time is no later than some correct clock, the carried term advances no faster than
-//! the monotonic clock from a group time that was applied before it was observed, so a stamp
-//! reaches `armed + d` only after `d` has passed; and since group time never waits for the wall
-//! clock to catch up, a timer armed after a skew fires `d` after it was armed (plus the proposal
-//! latency).
+//! While at most a minority of the voters' clocks are wrong: with a correct leader clock a
+//! timer of duration `d` never fires earlier than `d` after it was armed (stamps are the
+//! leader's clock, or carried group time, which advances no faster than the monotonic clock
+//! from a group time applied before it was observed); a leader whose clock runs ahead fires
+//! it at most one round trip of its peers' replies early. A timer is not delayed by a past
+//! forward skew: group time never waits for the wall clock to catch up, so a timer armed after
+//! a skew fires `d` after it was armed (plus the proposal latency).
 //!
 //! The group's applied clock is read from the applied state, never the other way round: the
 //! apply path reads no clock. The monotonic source is [`tokio::time::Instant`], which is the
@@ -41,10 +46,10 @@
 //! When group time runs more than [`AHEAD_REPORT_MS`] ahead of this node's wall clock (a leader's
 //! clock was ahead, or this node's is behind), the clock says so: a rate-limited warning and the
 //! gauge `perdura_raft_group_clock_ahead_ms`. When this node's own clock runs more than that
-//! ahead of the majority time, likewise: `perdura_raft_clock_ahead_of_majority_ms`.
+//! ahead of the majority bound, likewise: `perdura_raft_clock_ahead_of_majority_ms`.
 
 use crate::group::Clock;
-use crate::peer_clocks::{PeerClocks, majority_time_ms};
+use crate::peer_clocks::{PeerClocks, majority_bound_ms};
 use perdura_engine::GroupId;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -101,7 +106,7 @@ impl GroupClock {
     pub fn stamp_ms(&self, applied_ms: i64, voters: &BTreeSet<u64>) -> i64 {
         let now = Instant::now();
         let wall_ms = self.wall.now_ms();
-        let majority_ms = self.majority_ms(wall_ms, voters, now);
+        let bound_ms = self.majority_bound_ms(wall_ms, voters, now);
         // A poisoned lock only means a panic elsewhere while it was held; the state is two
         // plain values, still consistent.
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -120,8 +125,8 @@ impl GroupClock {
                  or this node's is behind); stamping group time carried forward at real rate"
             );
         }
-        if let Some(majority_ms) = majority_ms {
-            let own_ahead_ms = wall_ms.saturating_sub(majority_ms);
+        if let Some(bound_ms) = bound_ms {
+            let own_ahead_ms = wall_ms.saturating_sub(bound_ms);
             if self.report_ahead(
                 "perdura_raft_clock_ahead_of_majority_ms",
                 own_ahead_ms,
@@ -132,12 +137,12 @@ impl GroupClock {
                     group = %self.group,
                     own_ahead_ms,
                     "this node's wall clock runs ahead of a majority of the group's voters' \
-                     clocks; stamping the majority's time"
+                     clocks; stamping the time they can have reached"
                 );
             }
         }
-        let base_ms = match majority_ms {
-            Some(majority_ms) => majority_ms,
+        let base_ms = match bound_ms {
+            Some(bound_ms) => wall_ms.min(bound_ms),
             // Not enough fresh readings: only group time carried forward is vouched for.
             None if applied_ms > 0 => carried_ms,
             None => wall_ms,
@@ -163,23 +168,23 @@ impl GroupClock {
         warn
     }
 
-    /// The majority time of `voters` (see [`crate::peer_clocks`]); this node's wall clock where
-    /// the transport carries no readings.
-    fn majority_ms(&self, wall_ms: i64, voters: &BTreeSet<u64>, now: Instant) -> Option<i64> {
+    /// The majority bound of `voters`' clocks (see [`crate::peer_clocks`]); this node's wall
+    /// clock where the transport carries no readings.
+    fn majority_bound_ms(&self, wall_ms: i64, voters: &BTreeSet<u64>, now: Instant) -> Option<i64> {
         let Some(peers) = &self.peers else {
             return Some(wall_ms);
         };
-        let readings = voters
+        let bounds = voters
             .iter()
             .filter_map(|&voter| {
                 if voter == self.node {
                     Some(wall_ms)
                 } else {
-                    peers.lower_bound_ms(voter, now)
+                    peers.upper_bound_ms(voter, now)
                 }
             })
             .collect();
-        majority_time_ms(voters.len(), readings)
+        majority_bound_ms(voters.len(), bounds)
     }
 }
 
@@ -273,7 +278,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_leader_whose_clock_runs_ahead_stamps_the_time_of_a_majority_of_the_voters() {
+    async fn a_leader_whose_clock_runs_ahead_stamps_the_bound_of_a_majority_of_the_voters() {
         let wall = Arc::new(SetClock(AtomicI64::new(70_000)));
         let peers = Arc::new(PeerClocks::default());
         let clock = GroupClock::new(GroupId(1), 1, wall.clone(), Some(peers.clone()));
@@ -283,27 +288,28 @@ mod tests {
         // …one stamped before carries its own time forward, not this node's clock.
         let mut fresh = GroupClock::new(GroupId(1), 1, wall.clone(), Some(peers.clone()));
         assert_eq!(fresh.stamp_ms(10_000, &voters), 10_000);
-        // The peers' clocks read 10 s; this node's runs 60 s ahead: the majority time wins.
-        peers.observe(2, 10_000);
-        peers.observe(3, 10_050);
+        // The peers' clocks read 10 s; this node's runs 60 s ahead: the majority bound wins.
+        let sent = Instant::now();
+        peers.observe_reply(2, 10_000, sent);
+        peers.observe_reply(3, 10_050, sent);
         assert_eq!(clock.stamp_ms(9_000, &voters), 10_050);
         tokio::time::advance(Duration::from_millis(500)).await;
         wall.0.store(70_500, Ordering::Relaxed);
         assert_eq!(
             clock.stamp_ms(9_000, &voters),
             10_550,
-            "readings carried forward"
+            "bounds carried forward"
         );
-        // A second clock ahead makes a majority of wrong clocks: the bound is gone (the
-        // second-highest reading is this node's).
-        peers.observe(3, 90_000);
+        // A second clock ahead makes a majority of wrong clocks: the cap is gone (the
+        // second-highest bound is this node's).
+        peers.observe_reply(3, 90_000, Instant::now());
         assert_eq!(clock.stamp_ms(9_000, &voters), 70_500);
-        peers.observe(3, 10_500);
+        peers.observe_reply(3, 10_500, Instant::now());
         // Node 3 is not heard from and its reading grows too old: node 2's and this node's
-        // readings are left, and only the lower one is vouched for by two of three.
+        // bounds are left, and only the lower one is reached by two of three.
         tokio::time::advance(MAX_SAMPLE_AGE + Duration::from_secs(1)).await;
         wall.0.store(76_500, Ordering::Relaxed);
-        peers.observe(2, 16_500);
+        peers.observe_reply(2, 16_500, Instant::now());
         assert_eq!(clock.stamp_ms(9_000, &voters), 16_500);
         // A node outside the voters is not asked; a voter without a reading is missing.
         fresh = GroupClock::new(GroupId(1), 1, wall.clone(), Some(peers.clone()));
@@ -312,5 +318,33 @@ mod tests {
             12_000,
             "no reading of 4 or 5: group time carried forward"
         );
+    }
+
+    /// The flake of `a_leader_whose_clock_jumps_ahead_while_it_leads_fires_no_timer_early`:
+    /// stamping the majority's *lower* bound, a correct leader stamped real time minus the
+    /// one-way delay of its latest readings; a run armed under a slow reading and timed out
+    /// under a fast one timed out early by the difference. A correct leader now stamps its own
+    /// clock, whatever the delays.
+    #[tokio::test(start_paused = true)]
+    async fn a_correct_leader_stamps_its_own_clock_however_late_the_replies_come() {
+        let wall = Arc::new(SetClock(AtomicI64::new(10_000)));
+        let peers = Arc::new(PeerClocks::default());
+        let clock = GroupClock::new(GroupId(1), 1, wall.clone(), Some(peers.clone()));
+        let voters = BTreeSet::from([1, 2, 3]);
+        // Requests sent at 10 s took 400 ms to be answered (answers read at 10.2 s).
+        let sent = Instant::now();
+        tokio::time::advance(Duration::from_millis(400)).await;
+        wall.0.store(10_400, Ordering::Relaxed);
+        peers.observe_reply(2, 10_200, sent);
+        peers.observe_reply(3, 10_200, sent);
+        assert_eq!(clock.stamp_ms(10_000, &voters), 10_400);
+        // Later a fast round trip: the stamp is still this node's clock, so nothing armed at
+        // 10.4 s for 1 s is due before the clock reads 11.4 s.
+        tokio::time::advance(Duration::from_millis(990)).await;
+        wall.0.store(11_390, Ordering::Relaxed);
+        let sent = Instant::now();
+        peers.observe_reply(2, 11_390, sent);
+        peers.observe_reply(3, 11_390, sent);
+        assert_eq!(clock.stamp_ms(10_400, &voters), 11_390);
     }
 }

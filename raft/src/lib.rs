@@ -24,10 +24,10 @@
 //!   them; openraft commits only acknowledged entries; the reply is sent after the apply write.
 //! * **The apply path reads no clock.** Time enters the log in `ShardCommand::now_ms`, stamped by
 //!   the proposing leader ([`MultiRaft::propose`], the timer driver) through the group's one
-//!   stamping clock (`group_clock`: a hybrid of the time a majority of the voters' clocks have
-//!   reached ([`peer_clocks`], read off every peer message) and group time carried forward at
-//!   real rate, so that neither a leader's clock running ahead fires timers early nor its past
-//!   forward skew stalls them); replicas only apply it.
+//!   stamping clock (`group_clock`: a hybrid of the leader's clock capped by the majority bound
+//!   of the voters' clocks ([`peer_clocks`], read off every peer reply) and group time carried
+//!   forward at real rate, so that neither a leader's clock running ahead fires timers early
+//!   nor its past forward skew stalls them); replicas only apply it.
 //! * **Purged logs are never needed**: a snapshot's records are fsynced before it is reported
 //!   built, and installing one is a single synced write of the group's whole range.
 //! * All writes of one group's log go through one FIFO writer, in openraft's order.

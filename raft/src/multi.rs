@@ -425,8 +425,9 @@ impl MultiRaft {
         self.node_id
     }
 
-    /// The workflow group that owns `workflow_id` in `namespace` (slot hash + stored slot map).
-    pub fn group_of(&self, namespace: &str, workflow_id: &str) -> GroupId {
+    /// The workflow group that owns `workflow_id` in `namespace` (slot hash + stored slot map);
+    /// [`ProposeError::NoSlotMap`] while this node has not applied the slot map.
+    pub fn group_of(&self, namespace: &str, workflow_id: &str) -> Result<GroupId, ProposeError> {
         self.router.group_of_slot(namespace, workflow_id)
     }
 

@@ -26,8 +26,9 @@ use tokio::time::Instant;
 /// How the driver reaches any workflow group. [`crate::MultiRaft`]'s router proposes to the
 /// groups this node leads; issue 4 adds forwarding to other nodes' leaders behind this seam.
 pub trait MessageRouter: Send + Sync + 'static {
-    /// The group that owns the workflow.
-    fn group_of(&self, workflow: &WorkflowKey) -> GroupId;
+    /// The group that owns the workflow ([`ProposeError::NoSlotMap`] before this node has
+    /// applied the slot map).
+    fn group_of(&self, workflow: &WorkflowKey) -> Result<GroupId, ProposeError>;
     /// Proposes a workflow command to `group` and waits until it is applied.
     fn propose(
         &self,
@@ -135,7 +136,10 @@ impl OutboxDriver {
     /// Receive on the target's group, then ack on this group.
     async fn deliver(&self, entry: &OutboxEntry, message: OutboxMessage) -> Result<(), String> {
         let kind = message.kind();
-        let target = self.router.group_of(&message.target());
+        let target = self
+            .router
+            .group_of(&message.target())
+            .map_err(|e| format!("routing the message: {e}"))?;
         let receive = ShardCommandKind::ReceiveMessage {
             source: entry.execution.clone(),
             outbox_id: entry.outbox_id,

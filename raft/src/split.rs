@@ -343,10 +343,10 @@ impl MultiRaft {
         namespace: &str,
         workflow_id: &str,
     ) -> Result<GroupId, ProposeError> {
-        let mut group = self.group_of(namespace, workflow_id);
+        let mut group = self.group_of(namespace, workflow_id)?;
         for _ in 0..MAX_HOPS {
             self.read_barrier(group).await?;
-            let now = self.group_of(namespace, workflow_id);
+            let now = self.group_of(namespace, workflow_id)?;
             if now == group {
                 break;
             }

@@ -105,7 +105,12 @@ async fn a_group_split_under_load_on_three_nodes_loses_and_duplicates_nothing() 
     let first = nodes[&1].clone();
     let ids: Vec<String> = (0..)
         .map(|i| format!("order-{i}"))
-        .filter(|id| first.group_of("default", id) == GroupId(1))
+        .filter(|id| {
+            first
+                .group_of("default", id)
+                .expect("routed by the slot map")
+                == GroupId(1)
+        })
         .take(WORKFLOWS)
         .collect();
     assert!(

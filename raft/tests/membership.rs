@@ -58,7 +58,9 @@ fn start(workflow_id: &str) -> ShardCommandKind {
 async fn start_workflows(node: &MultiRaft, prefix: &str, count: usize) {
     for i in 0..count {
         let id = format!("{prefix}-{i}");
-        let group = node.group_of("default", &id);
+        let group = node
+            .group_of("default", &id)
+            .expect("routed by the slot map");
         let reply = node.propose(group, start(&id)).await.expect("proposed");
         assert!(
             matches!(reply, Ok(ShardReply::WorkflowStarted { .. })),

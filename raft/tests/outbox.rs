@@ -138,12 +138,20 @@ async fn a_delivery_cut_after_the_target_applied_finishes_once_after_a_restart()
     let mut staged = tuning();
     staged.deliver_outbox = false;
     let node = open(dir.path(), 4, Arc::new(Recorder::default()), staged).await;
-    let parent_group = node.group_of("default", "parent");
+    let parent_group = node
+        .group_of("default", "parent")
+        .expect("routed by the slot map");
     let child_id = (0..)
         .map(|n| format!("child-{n}"))
-        .find(|id| node.group_of("default", id) != parent_group)
+        .find(|id| {
+            node.group_of("default", id)
+                .expect("routed by the slot map")
+                != parent_group
+        })
         .expect("some ID lands in another group");
-    let child_group = node.group_of("default", &child_id);
+    let child_group = node
+        .group_of("default", &child_id)
+        .expect("routed by the slot map");
     let parent = ExecutionKey {
         namespace: "default".into(),
         workflow_id: "parent".into(),

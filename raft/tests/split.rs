@@ -32,7 +32,11 @@ async fn a_group_split_under_load_loses_and_duplicates_nothing() {
     };
     let ids: Vec<String> = (0..)
         .map(|i| format!("order-{i}"))
-        .filter(|id| node.group_of("default", id) == GroupId(1))
+        .filter(|id| {
+            node.group_of("default", id)
+                .expect("routed by the slot map")
+                == GroupId(1)
+        })
         .take(WORKFLOWS)
         .collect();
     assert!(
@@ -119,7 +123,11 @@ async fn a_group_split_under_load_loses_and_duplicates_nothing() {
         request.request_id = "req-again".into();
     }
     let reply = node
-        .propose(node.group_of("default", moved), again)
+        .propose(
+            node.group_of("default", moved)
+                .expect("routed by the slot map"),
+            again,
+        )
         .await
         .expect("committed");
     assert_eq!(
@@ -147,7 +155,11 @@ async fn a_split_interrupted_after_split_out_is_finished_on_restart() {
     let ids: Vec<String> = (0..40).map(|i| format!("wf-{i}")).collect();
     for id in &ids {
         let reply = node
-            .propose(node.group_of("default", id), start(id))
+            .propose(
+                node.group_of("default", id)
+                    .expect("routed by the slot map"),
+                start(id),
+            )
             .await
             .expect("committed");
         assert!(matches!(reply, Ok(ShardReply::WorkflowStarted { .. })));
@@ -189,7 +201,11 @@ async fn a_split_interrupted_after_split_out_is_finished_on_restart() {
         .collect();
     assert!(!moved.is_empty());
     for id in &moved {
-        assert_eq!(node.group_of("default", id), split.new_group);
+        assert_eq!(
+            node.group_of("default", id)
+                .expect("routed by the slot map"),
+            split.new_group
+        );
         let reply = node
             .propose(GroupId(1), signal(id))
             .await

@@ -51,7 +51,9 @@ async fn start_workflow_round_trips_and_survives_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let observer = Arc::new(Recorder::default());
     let node = open(dir.path(), 4, observer.clone(), tuning()).await;
-    let group = node.group_of("default", "wf-1");
+    let group = node
+        .group_of("default", "wf-1")
+        .expect("routed by the slot map");
     let reply = node
         .propose(group, start("wf-1", None))
         .await
@@ -134,7 +136,9 @@ async fn concurrent_starts_across_groups_share_fsyncs() {
         let node = node.clone();
         tasks.push(tokio::spawn(async move {
             let id = format!("c-{i}");
-            let group = node.group_of("default", &id);
+            let group = node
+                .group_of("default", &id)
+                .expect("routed by the slot map");
             (group, node.propose(group, start(&id, None)).await)
         }));
     }
@@ -165,7 +169,9 @@ async fn concurrent_starts_across_groups_share_fsyncs() {
 async fn the_timer_driver_fires_a_run_timeout_after_it_is_due() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = open(dir.path(), 2, Arc::default(), tuning()).await;
-    let group = node.group_of("default", "short");
+    let group = node
+        .group_of("default", "short")
+        .expect("routed by the slot map");
     node.propose(group, start("short", Some(1_000)))
         .await
         .expect("committed")
@@ -216,7 +222,9 @@ async fn a_leader_clock_skewed_forward_then_healed_does_not_stall_the_groups_tim
         ..tuning()
     };
     let node = open(dir.path(), 1, Arc::default(), tuning).await;
-    let group = node.group_of("default", "skewed");
+    let group = node
+        .group_of("default", "skewed")
+        .expect("routed by the slot map");
 
     clock.set_offset_ms(60_000);
     node.propose(group, start("skewed", None))
@@ -299,7 +307,9 @@ async fn writes_do_not_flap_leadership() {
     );
     for i in 0..50 {
         let id = format!("flap-{i}");
-        let group = node.group_of("default", &id);
+        let group = node
+            .group_of("default", &id)
+            .expect("routed by the slot map");
         node.propose(group, start(&id, None))
             .await
             .expect("committed")

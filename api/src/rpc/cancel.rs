@@ -15,7 +15,7 @@ impl Frontend {
         let execution = validate::execution(request.workflow_execution.as_ref())?;
         validate::optional_id("FirstExecutionRunId", &request.first_execution_run_id)?;
         validate::request_id(&mut request.request_id)?;
-        let group = self.group_of(&request.namespace, &execution.workflow_id);
+        let group = self.group_of(&request.namespace, &execution.workflow_id)?;
         let command = ShardCommandKind::RequestCancelWorkflow {
             request,
             external_initiated_event_id: 0,

@@ -193,7 +193,7 @@ impl Frontend {
 
     fn progress(&self, _group: GroupId, key: &ExecutionKey) -> Result<Progress, Status> {
         // Re-resolved on every read: an online split may move the workflow while a client waits.
-        let group = self.group_of(&key.namespace, &key.workflow_id);
+        let group = self.group_of(&key.namespace, &key.workflow_id)?;
         self.raft
             .read_shard(group, |state| {
                 state.execution(key).map(|ms| Progress {

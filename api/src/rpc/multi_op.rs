@@ -69,7 +69,7 @@ impl Frontend {
         }
         let (wanted, update_id) = validate_update(&update).map_err(|e| invalid_operation(1, e))?;
 
-        let group = self.group_of(&start.namespace, &start.workflow_id);
+        let group = self.group_of(&start.namespace, &start.workflow_id)?;
         let (namespace, workflow_id) = (start.namespace.clone(), start.workflow_id.clone());
         let new_run_id = uuid::Uuid::new_v4().to_string();
         let kind = ShardCommandKind::StartWorkflowWithUpdate {

@@ -118,7 +118,7 @@ impl Frontend {
                     continue;
                 }
             };
-            let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id);
+            let group = self.group_of(&task.execution.namespace, &task.execution.workflow_id)?;
             let Some(kind) = start_command(&task, identity) else {
                 lease.consume();
                 continue;

@@ -254,7 +254,7 @@ impl Frontend {
         key: &ExecutionKey,
         query: WorkflowQuery,
     ) -> Result<ws::PollWorkflowTaskQueueResponse, Status> {
-        let group = self.group_of(&key.namespace, &key.workflow_id);
+        let group = self.group_of(&key.namespace, &key.workflow_id)?;
         // The worker must see every event its query's origin saw when it chose this route.
         self.linearize(group).await?;
         let view = self.run_view(group, key)?;

@@ -33,7 +33,7 @@ impl Frontend {
         // completion's events wake it.
         self.answer_attached_queries(&token, &request.query_results)
             .await;
-        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
+        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id)?;
         let reply = self
             .propose(
                 group,
@@ -90,7 +90,7 @@ impl Frontend {
     ) -> Result<ws::RespondWorkflowTaskFailedResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Workflow, &request.namespace)?;
         validate::message_blob("Failure", request.failure.as_ref())?;
-        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
+        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id)?;
         self.propose(
             group,
             ShardCommandKind::RespondWorkflowTaskFailed { token, request },
@@ -105,7 +105,7 @@ impl Frontend {
     ) -> Result<ws::RespondActivityTaskCompletedResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Activity, &request.namespace)?;
         validate::blob("Result", request.result.as_ref())?;
-        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
+        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id)?;
         self.propose(
             group,
             ShardCommandKind::RespondActivityTaskCompleted { token, request },
@@ -124,7 +124,7 @@ impl Frontend {
             "LastHeartbeatDetails",
             request.last_heartbeat_details.as_ref(),
         )?;
-        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
+        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id)?;
         self.propose(
             group,
             ShardCommandKind::RespondActivityTaskFailed { token, request },
@@ -139,7 +139,7 @@ impl Frontend {
     ) -> Result<ws::RespondActivityTaskCanceledResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Activity, &request.namespace)?;
         validate::blob("Details", request.details.as_ref())?;
-        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
+        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id)?;
         self.propose(
             group,
             ShardCommandKind::RespondActivityTaskCanceled { token, request },
@@ -154,7 +154,7 @@ impl Frontend {
     ) -> Result<ws::RecordActivityTaskHeartbeatResponse, Status> {
         let token = task_token(&request.task_token, TaskKind::Activity, &request.namespace)?;
         validate::blob("Details", request.details.as_ref())?;
-        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id);
+        let group = self.group_of(&token.execution.namespace, &token.execution.workflow_id)?;
         match self
             .propose(
                 group,

@@ -17,7 +17,7 @@ impl Frontend {
         validate::blob("Input", request.input.as_ref())?;
         validate::message_blob("Header", request.header.as_ref())?;
         validate::request_id(&mut request.request_id)?;
-        let group = self.group_of(&request.namespace, &execution.workflow_id);
+        let group = self.group_of(&request.namespace, &execution.workflow_id)?;
         self.propose(group, ShardCommandKind::SignalWorkflow { request })
             .await?;
         Ok(ws::SignalWorkflowExecutionResponse::default())
@@ -30,7 +30,7 @@ impl Frontend {
         self.namespace(&request.namespace).await?;
         let execution = validate::execution(request.workflow_execution.as_ref())?;
         validate::blob("Details", request.details.as_ref())?;
-        let group = self.group_of(&request.namespace, &execution.workflow_id);
+        let group = self.group_of(&request.namespace, &execution.workflow_id)?;
         self.propose(group, ShardCommandKind::TerminateWorkflow { request })
             .await?;
         Ok(ws::TerminateWorkflowExecutionResponse::default())

@@ -12,7 +12,7 @@ impl Frontend {
         mut request: ws::StartWorkflowExecutionRequest,
     ) -> Result<ws::StartWorkflowExecutionResponse, Status> {
         self.validate_start(&mut request).await?;
-        let group = self.group_of(&request.namespace, &request.workflow_id);
+        let group = self.group_of(&request.namespace, &request.workflow_id)?;
         let namespace = request.namespace.clone();
         let new_run_id = uuid::Uuid::new_v4().to_string();
         let kind = ShardCommandKind::StartWorkflow {
@@ -87,7 +87,7 @@ impl Frontend {
         validate::message_blob("Memo", request.memo.as_ref())?;
         validate::message_blob("Header", request.header.as_ref())?;
         validate::request_id(&mut request.request_id)?;
-        let group = self.group_of(&request.namespace, &request.workflow_id);
+        let group = self.group_of(&request.namespace, &request.workflow_id)?;
         let namespace = request.namespace.clone();
         let new_run_id = uuid::Uuid::new_v4().to_string();
         let kind = ShardCommandKind::SignalWithStartWorkflow {

@@ -75,7 +75,7 @@ impl Frontend {
         self.namespace(&request.namespace).await?;
         let execution = validate::execution(request.workflow_execution.as_ref())?;
         let (wanted, update_id) = validate_update(&request)?;
-        let group = self.group_of(&request.namespace, &execution.workflow_id);
+        let group = self.group_of(&request.namespace, &execution.workflow_id)?;
         let namespace = request.namespace.clone();
         let status = match self
             .propose(group, ShardCommandKind::UpdateWorkflow { request })
@@ -155,9 +155,17 @@ impl Frontend {
         })
     }
 
-    fn update_status(&self, _group: GroupId, key: &ExecutionKey, id: &str) -> Option<UpdateStatus> {
-        // Re-resolved on every read: an online split may move the workflow while a client waits.
-        let group = self.group_of(&key.namespace, &key.workflow_id);
+    fn update_status(
+        &self,
+        resolved: GroupId,
+        key: &ExecutionKey,
+        id: &str,
+    ) -> Option<UpdateStatus> {
+        // Re-resolved on every read: an online split may move the workflow while a client waits
+        // (the group resolved at first if this node has lost its slot map meanwhile).
+        let group = self
+            .group_of(&key.namespace, &key.workflow_id)
+            .unwrap_or(resolved);
         self.raft
             .read_shard(group, |state| {
                 state

@@ -27,7 +27,7 @@ pub struct SimArgs {
     /// No clock skew and no run timeouts: the schedule of the runs before clock faults.
     #[arg(long)]
     pub no_clock_faults: bool,
-    /// Leaders stamp their own clock, not the majority time: the runs must report run
+    /// Leaders stamp their own clock, not their clock capped by the majority bound: the runs must report run
     /// timeouts fired early by a skewed leader.
     #[arg(long)]
     pub leaders_stamp_own_clock: bool,

@@ -72,7 +72,11 @@ impl Client {
             match raft.propose(group, kind.clone()).await {
                 Ok(reply) => return Outcome::Applied(reply),
                 Err(ProposeError::NotLeader { leader: Some(next) }) if next != node => node = next,
-                Err(e @ (ProposeError::NotLeader { .. } | ProposeError::Shutdown)) => {
+                Err(
+                    e @ (ProposeError::NotLeader { .. }
+                    | ProposeError::Shutdown
+                    | ProposeError::NoSlotMap),
+                ) => {
                     return Outcome::NotApplied(e.to_string());
                 }
                 Err(ProposeError::Indeterminate(why)) => return Outcome::Unknown(why),

@@ -64,8 +64,8 @@ pub struct SimConfig {
     /// random node's, or the clock of the node leading the most groups) and one fresh start in
     /// three asks for a 1–4 s run timeout. Off: the runs of the seeds before clock faults.
     pub clock_faults: bool,
-    /// Leaders stamp their own clock, not the majority time (messages carry no clock
-    /// readings): the behaviour before the majority time, kept to prove that the simulation
+    /// Leaders stamp their own clock, not their clock capped by the majority bound (messages carry no clock
+    /// readings): the behaviour before the majority bound, kept to prove that the simulation
     /// catches the run timeouts a skewed leader fires early.
     pub leaders_stamp_own_clock: bool,
 }

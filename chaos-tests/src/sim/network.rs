@@ -11,11 +11,11 @@
 //! call fail as `Unreachable` — after the request may already have been applied, as on a real
 //! network.
 //!
-//! Like Perdura's gRPC peer transport, every message carries a clock reading: a request its
-//! sender's clock as it left, an answer its answerer's clock; the node that receives it records
-//! it in its [`PeerClocks`], from which its leaders stamp the majority time. A network built
-//! without readings ([`SimNetwork::new`]'s `carry_clock_readings`) makes leaders stamp their
-//! own clock — the behaviour before the majority time, kept to prove the simulation catches it.
+//! Like Perdura's gRPC peer transport, every answer carries its answerer's clock reading, which
+//! the asking node records with the instant its request left in its [`PeerClocks`]: the bounds
+//! its leaders cap their own clock with. A network built without readings
+//! ([`SimNetwork::new`]'s `carry_clock_readings`) makes leaders stamp their own clock — the
+//! behaviour before the cap, kept to prove the simulation catches it.
 
 use super::clock::NodeClocks;
 use super::rng::SimRng;
@@ -43,8 +43,6 @@ struct NetState {
     delay_ms: (u64, u64),
     delivered: u64,
     dropped: u64,
-    /// Each up node's readings of its peers' clocks (a restart starts with none).
-    peer_clocks: BTreeMap<u64, Arc<PeerClocks>>,
 }
 
 /// The cluster's network. See the module docs.
@@ -78,11 +76,9 @@ impl SimNetwork {
 
     /// The transport of `node` (a started node's: its clock readings start empty).
     pub fn transport(self: &Arc<Self>, node: u64) -> Arc<NodeTransport> {
-        let peer_clocks = self.carry_clock_readings.then(|| {
-            let clocks = Arc::new(PeerClocks::default());
-            self.lock().peer_clocks.insert(node, clocks.clone());
-            clocks
-        });
+        let peer_clocks = self
+            .carry_clock_readings
+            .then(|| Arc::new(PeerClocks::default()));
         Arc::new(NodeTransport {
             node,
             net: self.clone(),
@@ -90,20 +86,11 @@ impl SimNetwork {
         })
     }
 
-    /// `node` received a message saying `from`'s clock read `wall_ms`.
-    fn observe_clock(&self, node: u64, from: u64, wall_ms: i64) {
-        let clocks = self.lock().peer_clocks.get(&node).cloned();
-        if let Some(clocks) = clocks {
-            clocks.observe(from, wall_ms);
-        }
-    }
-
     pub fn set_down(&self, node: u64, down: bool) {
         let mut state = self.lock();
         if down {
             state.down.insert(node);
             state.groups.retain(|(n, _), _| *n != node);
-            state.peer_clocks.remove(&node);
         } else {
             state.down.remove(&node);
         }
@@ -230,7 +217,7 @@ impl NodeTransport {
     /// One RPC over the simulated network: the request's trip to `target` (delay, loss,
     /// partition), `call` on the target's replica of `group`, and the answer's trip back. An
     /// error the target answers with is reported as unreachable, as a real peer client would.
-    /// Each side records the clock reading the other's message carried.
+    /// The asking node records the clock reading the answer carried.
     async fn deliver<T, E, Call, Answer>(
         &self,
         target: u64,
@@ -242,16 +229,15 @@ impl NodeTransport {
         Answer: std::future::Future<Output = Result<T, E>>,
         E: std::fmt::Display,
     {
-        let sent_ms = self.net.clocks.now_ms(self.node);
+        let sent = tokio::time::Instant::now();
         let raft = self.net.send(self.node, target, group).await?;
-        self.net.observe_clock(target, self.node, sent_ms);
         let answer = call(raft)
             .await
             .map_err(|e| Unreachable::from_string(format!("node {target}: {e}")))?;
         let answered_ms = self.net.clocks.now_ms(target);
         let answer = self.net.answer(self.node, target, answer).await?;
         if let Some(clocks) = &self.peer_clocks {
-            clocks.observe(target, answered_ms);
+            clocks.observe_reply(target, answered_ms, sent);
         }
         Ok(answer)
     }

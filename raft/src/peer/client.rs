@@ -189,6 +189,8 @@ impl GrpcTransport {
         timeout: Duration,
     ) -> Result<Vec<u8>, CallError> {
         let channel = self.channel(node)?;
+        // Before the request leaves: the peer reads the clock it answers with after this.
+        let sent = tokio::time::Instant::now();
         let request = PeerRequest {
             version: PROTOCOL_VERSION,
             cluster_id: self.host.cluster_id(),
@@ -236,7 +238,9 @@ impl GrpcTransport {
             // not ours to use.
             return Err(CallError::Unknown { node, detail });
         }
-        self.host.peer_clocks.observe(node, reply.wall_ms);
+        self.host
+            .peer_clocks
+            .observe_reply(node, reply.wall_ms, sent);
         Ok(reply.payload)
     }
 

@@ -41,8 +41,10 @@ pub struct PeerRequest {
     /// The bincode encoding of the kind's request type.
     #[prost(bytes = "vec", tag = "7")]
     pub payload: Vec<u8>,
-    /// The sender's wall clock (ms since the Unix epoch) when it sent this
-    /// ([`crate::peer_clocks`]); 0 if it did not say.
+    /// The sender's wall clock (ms since the Unix epoch) when it sent this; 0 if it did not
+    /// say. Sent, not used: a request's reading bounds its sender's clock from below only,
+    /// and leaders cap their clock by upper bounds, which replies give
+    /// ([`crate::peer_clocks`]).
     #[prost(int64, tag = "8")]
     pub wall_ms: i64,
 }
@@ -56,7 +58,8 @@ pub struct PeerReply {
     /// The bincode encoding of the kind's reply type.
     #[prost(bytes = "vec", tag = "2")]
     pub payload: Vec<u8>,
-    /// The answering node's wall clock when it answered; 0 if it did not say.
+    /// The answering node's wall clock when it answered; 0 if it did not say. With the instant
+    /// its request was sent, an upper bound of that clock ([`crate::peer_clocks`]).
     #[prost(int64, tag = "3")]
     pub wall_ms: i64,
 }

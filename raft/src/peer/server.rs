@@ -119,9 +119,6 @@ impl PeerService {
         self.host
             .admit(request.from_node, to_node, &request.cluster_id)
             .map_err(|detail| rejected(Code::FailedPrecondition, detail))?;
-        self.host
-            .peer_clocks
-            .observe(request.from_node, request.wall_ms);
         if kind == MessageKind::Hello {
             // Admitted: the reply envelope carries this node's cluster id.
             return Ok(Vec::new());

@@ -139,7 +139,9 @@ pub async fn propose(
     workflow_id: &str,
     kind: ShardCommandKind,
 ) -> Option<ShardReply> {
-    let group = node.group_of("default", workflow_id);
+    let group = node
+        .group_of("default", workflow_id)
+        .expect("routed by the slot map");
     match node.propose(group, kind).await {
         Ok(Ok(reply)) => Some(reply),
         Ok(Err(EngineError::SlotMoved { .. })) => {
@@ -190,7 +192,9 @@ pub async fn run_workflow(node: Arc<MultiRaft>, anomalies: Arc<Anomalies>, workf
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if Instant::now() >= deadline {
-            let group = node.group_of("default", id);
+            let group = node
+                .group_of("default", id)
+                .expect("routed by the slot map");
             let history = node.read_history(group, &key(id), 1, 1000);
             let types: Vec<i32> = history.iter().flatten().map(|e| e.event_type).collect();
             panic!(
