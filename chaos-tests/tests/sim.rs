@@ -55,36 +55,32 @@ fn run_seeds(seeds: std::ops::Range<u64>, nodes: u64, rounds: u64) -> SeedsJudge
     }
 }
 
+impl SeedsJudged {
+    /// Every seed judged something: at least `per_seed` operations, one fault episode per two
+    /// seeds and one run timeout per seed on average.
+    fn assert_judged_enough(&self, seeds: u64, per_seed: u64) {
+        assert!(
+            self.operations > seeds * per_seed,
+            "{} operations",
+            self.operations
+        );
+        assert!(self.faults > seeds / 2, "{} fault episodes", self.faults);
+        assert!(
+            self.timeouts > seeds,
+            "{} run timeouts judged",
+            self.timeouts
+        );
+    }
+}
+
 #[test]
 fn seeds_of_three_node_clusters_find_no_violation() {
-    let seeds = run_seeds(0..160, 3, 12);
-    assert!(
-        seeds.operations > 160 * 15,
-        "{} operations",
-        seeds.operations
-    );
-    assert!(seeds.faults > 80, "{} fault episodes", seeds.faults);
-    assert!(
-        seeds.timeouts > 160,
-        "{} run timeouts judged",
-        seeds.timeouts
-    );
+    run_seeds(0..160, 3, 12).assert_judged_enough(160, 15);
 }
 
 #[test]
 fn seeds_of_five_node_clusters_find_no_violation() {
-    let seeds = run_seeds(1_000..1_040, 5, 12);
-    assert!(
-        seeds.operations > 40 * 15,
-        "{} operations",
-        seeds.operations
-    );
-    assert!(seeds.faults > 20, "{} fault episodes", seeds.faults);
-    assert!(
-        seeds.timeouts > 40,
-        "{} run timeouts judged",
-        seeds.timeouts
-    );
+    run_seeds(1_000..1_040, 5, 12).assert_judged_enough(40, 15);
 }
 
 #[test]
