@@ -88,6 +88,20 @@ impl GroupLogStore {
             .unwrap_or_else(|| vec![0xff; keys::LOG_KEY_LEN + 1])
     }
 
+    /// The id of the last log entry on disk (written, not necessarily synced).
+    fn last_on_disk(&self) -> Result<Option<LogId>, io::Error> {
+        let start = keys::log_key(self.g(), 0);
+        let end = self.log_end_key();
+        match self
+            .db
+            .last_in_range(Cf::RaftLog, &start, Some(&end))
+            .map_err(io::Error::from)?
+        {
+            None => Ok(None),
+            Some((_, value)) => Ok(Some(decode_record::<Entry>("log entry", &value)?.log_id())),
+        }
+    }
+
     fn read_meta<T: serde::de::DeserializeOwned>(
         &self,
         which: RaftMetaKey,
@@ -205,16 +219,7 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let last_purged: Option<LogId> = self.read_meta(RaftMetaKey::LastPurged)?;
-        let start = keys::log_key(self.g(), 0);
-        let end = self.log_end_key();
-        let on_disk = match self
-            .db
-            .last_in_range(Cf::RaftLog, &start, Some(&end))
-            .map_err(io::Error::from)?
-        {
-            None => None,
-            Some((_, value)) => Some(decode_record::<Entry>("log entry", &value)?.log_id()),
-        };
+        let on_disk = self.last_on_disk()?;
         let in_memory = self.unflushed().last_key_value().map(|(_, e)| e.log_id());
         let last = [on_disk, in_memory]
             .into_iter()
@@ -246,8 +251,11 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Not synced: losing it only makes a restart re-apply less eagerly. It is written after
-        // the entries it covers were fsynced, and RocksDB's WAL is replayed as a prefix.
+        // Not synced: losing it only makes a restart re-apply less eagerly. It may reach the
+        // disk before this node's own entries it covers, which may still wait in the log writer
+        // (a leader commits once a majority of the others flushed; a follower was seen saving
+        // the leader's commit index before its own append of those entries was written):
+        // `read_committed` never points past the log.
         let mut batch = Batch::new();
         batch.put(
             Cf::RaftMeta,
@@ -257,10 +265,26 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         self.db.write(&batch, false).map_err(io::Error::from)
     }
 
+    /// The committed log id as stored, but never past the last entry this node still has (or
+    /// its last purged one): after a crash between the committed record and this node's append
+    /// of the entries it covers, openraft would re-apply entries that are not there and the
+    /// group could never start again (chaos campaign 7, n3 seed 802). The entries up to the
+    /// clamp are committed too (they sit below the stored committed index in a log that
+    /// matched the leader's); the rest comes back from the leader.
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        Ok(self
+        let stored = self
             .read_meta::<Option<LogId>>(RaftMetaKey::Committed)?
-            .flatten())
+            .flatten();
+        let last_purged: Option<LogId> = self.read_meta(RaftMetaKey::LastPurged)?;
+        let last_kept = [self.last_on_disk()?, last_purged]
+            .into_iter()
+            .flatten()
+            .max_by_key(|l| l.index());
+        Ok(match (stored, last_kept) {
+            (Some(committed), Some(last)) if committed.index() > last.index() => Some(last),
+            (Some(_), None) => None,
+            (stored, _) => stored,
+        })
     }
 
     async fn append<I>(
@@ -367,6 +391,53 @@ mod tests {
             ),
             payload: EntryPayload::Blank,
         }
+    }
+
+    /// Regression (chaos campaign 7, n3 seed 802): a follower of group 5 saved the committed
+    /// index 531 (term 8) while its own append of 529..=531 still waited in the log writer, was
+    /// killed (its disk: log up to 528, applied 528, committed 531), and at every restart the
+    /// group wanted to re-apply entries it did not have ("Failed to get log entries, expected
+    /// index: [529, 532)") — the node could never start again. The committed index read back
+    /// stops at the log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_committed_index_read_back_never_points_past_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Arc::new(Db::open(dir.path()).expect("open db"));
+        let writer = Arc::new(LogWriter::start(db.clone()));
+        let mut log = GroupLogStore::new(GroupId(1), db, writer);
+        assert_eq!(log.read_committed().await.expect("read"), None);
+        log.append((1..=3).map(blank), IOFlushed::noop())
+            .await
+            .expect("append");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while log.last_on_disk().expect("read").map(|l| l.index()) != Some(3) {
+            assert!(std::time::Instant::now() < deadline, "never written");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Committed up to 6 by the others; only 1..=3 made it to this node's disk.
+        log.save_committed(Some(blank(6).log_id))
+            .await
+            .expect("save");
+        assert_eq!(
+            log.read_committed().await.expect("read"),
+            Some(blank(3).log_id)
+        );
+        log.save_committed(Some(blank(2).log_id))
+            .await
+            .expect("save");
+        assert_eq!(
+            log.read_committed().await.expect("read"),
+            Some(blank(2).log_id)
+        );
+        // Purged up to 3 and nothing after it: the purge point is kept.
+        log.purge(blank(3).log_id).await.expect("purge");
+        log.save_committed(Some(blank(5).log_id))
+            .await
+            .expect("save");
+        assert_eq!(
+            log.read_committed().await.expect("read"),
+            Some(blank(3).log_id)
+        );
     }
 
     /// Regression: `read_entries` scanned the disk before it read the unflushed overlay, so an
