@@ -183,11 +183,29 @@ async fn replace_scenario() {
         .await
         .expect("proposed")
         .expect("registered");
+    // Snapshots and purged logs on every node, so that a new replica can catch up by snapshot
+    // only. A purge waits until no replication stream reads the entries any more, which on a
+    // loaded machine took longer than `trigger_snapshot` waits (a CI run beside a chaos
+    // campaign): ask again until every log is purged up to its snapshot.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     for node in nodes.values() {
-        Membership::new(node.clone())
-            .trigger_snapshot(true)
-            .await
-            .expect("snapshot");
+        loop {
+            let groups = Membership::new(node.clone())
+                .trigger_snapshot(true)
+                .await
+                .expect("snapshot");
+            if groups
+                .iter()
+                .all(|(_, snapshot, purged)| purged >= snapshot)
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {} never purged its logs: {groups:?}",
+                node.node_id()
+            );
+        }
     }
 
     // Node 3 dies and is removed.
