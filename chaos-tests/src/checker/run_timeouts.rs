@@ -116,21 +116,11 @@ mod tests {
     use crate::ids::EventId;
 
     fn start_with_timeout(wid: &str, req: &str, timeout_ms: u64) -> Op {
-        let Op::StartWorkflow {
-            workflow_id,
-            request_id,
-            workflow_type,
-            attach_to_existing,
-            ..
-        } = start(wid, req)
-        else {
-            unreachable!("testkit::start builds a start");
-        };
         Op::StartWorkflow {
-            workflow_id,
-            request_id,
-            workflow_type,
-            attach_to_existing,
+            workflow_id: wid.into(),
+            request_id: req.into(),
+            workflow_type: None,
+            attach_to_existing: false,
             run_timeout_ms: Some(timeout_ms),
         }
     }
